@@ -1,0 +1,47 @@
+"""bfpdse: design-space exploration of CIM accelerators with range-aware ADCs.
+
+The public API (SPEC.md fixes the names of the CIM engine). Names are imported on first use, so
+that ``import bfpdse`` and ``bfpdse --help`` stay quick and do not start numba.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from bfpdse._version import __version__
+from bfpdse.errors import BfpdseError, DataError, ModelError, SpecError, StoreError
+
+# public name -> module that defines it
+_LAZY = {
+    "CIMConfig": "bfpdse.cim",
+    "CIMStats": "bfpdse.cim",
+    "crossbar_mvm": "bfpdse.cim",
+    "calibrate_window": "bfpdse.cim",
+}
+
+__all__ = [
+    "__version__",
+    *_LAZY,
+    "BfpdseError",
+    "SpecError",
+    "ModelError",
+    "DataError",
+    "StoreError",
+]
+
+if TYPE_CHECKING:
+    from bfpdse.cim import CIMConfig, CIMStats, calibrate_window, crossbar_mvm  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bfpdse' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
