@@ -57,7 +57,9 @@ class CIMStats:
     def __add__(self, other: CIMStats) -> CIMStats:
         if not isinstance(other, CIMStats):
             return NotImplemented
-        return CIMStats(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+        return CIMStats(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
 
     def to_dict(self) -> dict[str, int | list[int]]:
         """Plain Python values: ints, and the histogram as a list."""

@@ -36,4 +36,8 @@ def read_idx(path: str | Path) -> np.ndarray:
             f"{path}: IDX header says shape {shape} ({expected} bytes) but the file holds "
             f"{len(raw) - header} bytes of data"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return (
+        np.frombuffer(raw, dtype=dtype, offset=header)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))
+    )
