@@ -1,0 +1,176 @@
+"""Design points: the dotted settings that name one evaluation.
+
+One vocabulary serves ``bfpdse run --set``, the sweep YAML and the result table's columns:
+``model``, ``dataset``, ``samples``, ``seed`` and ``<section>.<field>`` for the sections below.
+Each section is a validated config dataclass of a lower layer; the dataclass is the one place where
+a field's allowed values live, and its ValueError becomes a SpecError naming the dotted key here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import importlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from bfpdse.errors import SpecError
+
+#: section name -> "module:Class" of its config dataclass (imported on first use)
+SECTIONS = {
+    "cim": "bfpdse.cim:CIMConfig",
+    "quant": "bfpdse.nn.quantize:QuantConfig",
+    "energy": "bfpdse.energy:EnergyConfig",
+}
+
+#: top-level settings and their defaults
+TOP_DEFAULTS: dict[str, Any] = {
+    "model": "resnet20",
+    "dataset": "fashion-mnist",
+    "samples": 1000,
+    "seed": 0,
+}
+
+#: settings that matter only when another setting has a given value; elsewhere they collapse to
+#: None, so that sweeping them does not multiply the work
+RELEVANT_WHEN: dict[str, tuple[str, frozenset[Any]]] = {
+    "cim.block": ("cim.adc", frozenset({"bfp"})),
+    "cim.adc_bits": ("cim.adc", frozenset({"linear", "calibrated", "rar", "bfp"})),
+}
+
+
+def section_class(section: str) -> type:
+    """The config dataclass of a section (``cim`` -> CIMConfig)."""
+    module, name = SECTIONS[section].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _section_fields(section: str) -> list[str]:
+    return [f.name for f in dataclasses.fields(section_class(section))]
+
+
+def known_keys() -> list[str]:
+    """Every dotted key a design point accepts, in a stable order."""
+    keys = list(TOP_DEFAULTS)
+    for section in SECTIONS:
+        keys += [f"{section}.{name}" for name in _section_fields(section)]
+    return keys
+
+
+def check_key(key: str, where: str = "") -> None:
+    """Raise SpecError for an unknown dotted key, suggesting the nearest known one."""
+    keys = known_keys()
+    if key in keys:
+        return
+    if key in SECTIONS:
+        raise SpecError(f"{where}{key!r} is a section: set one of its fields, e.g. {key}.<field>")
+    near = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise SpecError(f"{where}unknown setting {key!r}{hint}; allowed: {', '.join(keys)}")
+
+
+def parse_set(items: Iterable[str], where: str = "--set ") -> dict[str, Any]:
+    """Parse ``KEY=VALUE`` overrides; VALUE is read as YAML (``5`` -> 5, ``null`` -> None)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise SpecError(f"{where}{item!r}: expected KEY=VALUE, e.g. cim.adc_bits=5")
+        check_key(key, where)
+        try:
+            out[key] = yaml.safe_load(text) if text.strip() else text
+        except yaml.YAMLError:
+            out[key] = text
+    return out
+
+
+@dataclass(frozen=True)
+class Point:
+    """One design point: what to evaluate and on which hardware."""
+
+    model: str
+    dataset: Any
+    samples: int
+    seed: int
+    cim: Any
+    quant: Any
+    energy: Any
+
+    def settings(self) -> dict[str, Any]:
+        """Flat, canonical dotted settings; settings that do not apply are None."""
+        flat: dict[str, Any] = {k: getattr(self, k) for k in TOP_DEFAULTS}
+        for section in SECTIONS:
+            for name, value in dataclasses.asdict(getattr(self, section)).items():
+                flat[f"{section}.{name}"] = value
+        for key, (other, values) in RELEVANT_WHEN.items():
+            if flat[other] not in values:
+                flat[key] = None
+        return flat
+
+    @property
+    def point_id(self) -> str:
+        """Content hash of the canonical settings: equal points share an id."""
+        text = json.dumps(self.settings(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _check_top(key: str, value: Any, where: str) -> None:
+    if key in ("samples", "seed"):
+        low = 1 if key == "samples" else 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise SpecError(f"{where}{key}={value!r} is not allowed: an integer >= {low}")
+    elif key == "model" and not (isinstance(value, str) and value):
+        raise SpecError(f"{where}model={value!r}: give a zoo name or a path to an .onnx file")
+    elif key == "dataset" and not (isinstance(value, str | Mapping) and value):
+        raise SpecError(
+            f"{where}dataset={value!r}: give a name (fashion-mnist) or "
+            "{format: idx | cifar10 | npz, path: ...}"
+        )
+
+
+def _build_section(section: str, values: Mapping[str, Any], where: str) -> Any:
+    cls = section_class(section)
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise SpecError(f"{where}{section}: {exc}") from None
+    except TypeError as exc:  # a field given a value of a type the dataclass cannot take
+        raise SpecError(f"{where}{section}: {exc}") from None
+
+
+def make_point(settings: Mapping[str, Any], where: str = "") -> Point:
+    """Build and validate a Point from dotted settings; missing keys take their defaults.
+
+    Settings that do not apply (see RELEVANT_WHEN) are dropped before validation, so that e.g.
+    ``cim.block`` may hold any value on a point whose ADC is not ``bfp``.
+    """
+    for key in settings:
+        check_key(key, where)
+    top = {k: settings.get(k, default) for k, default in TOP_DEFAULTS.items()}
+    for key, value in top.items():
+        _check_top(key, value, where)
+    sections: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    for key, value in settings.items():
+        if "." in key:
+            section, name = key.split(".", 1)
+            sections[section][name] = value
+    for key, (other, values) in RELEVANT_WHEN.items():
+        section, name = key.split(".", 1)
+        o_section, o_name = other.split(".", 1)
+        if sections[o_section].get(o_name, _field_default(o_section, o_name)) not in values:
+            sections[section].pop(name, None)
+    built = {s: _build_section(s, v, where) for s, v in sections.items()}
+    return Point(**top, **built)
+
+
+def _field_default(section: str, name: str) -> Any:
+    for f in dataclasses.fields(section_class(section)):
+        if f.name == name:
+            return f.default
+    raise KeyError(name)
