@@ -1,0 +1,40 @@
+"""Cost model: CIMStats counts -> energy, latency and area per inference (ENERGY.md).
+
+Imports only ``bfpdse.cim`` of bfpdse, plus the hwcomponents packages that supply the prices.
+"""
+
+from bfpdse.energy.adc import Converter, cdac_share, conversion_share, converter, search_share
+from bfpdse.energy.config import COMPONENTS, PRESETS, EnergyConfig
+from bfpdse.energy.model import (
+    CostReport,
+    LayerUse,
+    active_planes,
+    arrays_needed,
+    component_prices,
+    dense_stats,
+    price,
+    priced_bits,
+    tool_versions,
+)
+from bfpdse.energy.presets import Component
+
+__all__ = [
+    "COMPONENTS",
+    "PRESETS",
+    "Component",
+    "Converter",
+    "CostReport",
+    "EnergyConfig",
+    "LayerUse",
+    "active_planes",
+    "arrays_needed",
+    "component_prices",
+    "cdac_share",
+    "conversion_share",
+    "converter",
+    "dense_stats",
+    "price",
+    "priced_bits",
+    "search_share",
+    "tool_versions",
+]
