@@ -18,6 +18,13 @@ _LAZY = {
     "CIMStats": "bfpdse.cim",
     "crossbar_mvm": "bfpdse.cim",
     "calibrate_window": "bfpdse.cim",
+    "load_model": "bfpdse.nn",
+    "load_dataset": "bfpdse.data",
+    "load_spec": "bfpdse.spec",
+    "run_sweep": "bfpdse.run",
+    "read_results": "bfpdse.store",
+    "evaluate": "bfpdse.evaluate",
+    "make_point": "bfpdse.spec",
 }
 
 __all__ = [
@@ -32,6 +39,12 @@ __all__ = [
 
 if TYPE_CHECKING:
     from bfpdse.cim import CIMConfig, CIMStats, calibrate_window, crossbar_mvm  # noqa: F401
+    from bfpdse.data import load_dataset  # noqa: F401
+    from bfpdse.evaluate import evaluate  # noqa: F401
+    from bfpdse.nn import load_model  # noqa: F401
+    from bfpdse.run import run_sweep  # noqa: F401
+    from bfpdse.spec import load_spec, make_point  # noqa: F401
+    from bfpdse.store import read_results  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -8,6 +8,7 @@ accuracies and calibrated ADC windows are cached per process, so that a sweep's 
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -34,14 +35,14 @@ def _model(name: str) -> Model:
     return load_model(name)
 
 
-def _dataset_key(dataset: Any) -> Any:
-    return tuple(sorted(dataset.items())) if isinstance(dataset, dict) else dataset
+def _dataset_key(dataset: Any) -> str:
+    """A hashable key of a dataset name or spec (a spec may nest mappings)."""
+    return json.dumps(dataset, sort_keys=True, default=str)
 
 
 @lru_cache(maxsize=8)
-def _split(model_name: str, dataset_key: Any, split: str) -> Dataset:
-    dataset = dict(dataset_key) if isinstance(dataset_key, tuple) else dataset_key
-    return load_dataset(dataset, split, model=_model(model_name))
+def _split(model_name: str, dataset_key: str, split: str) -> Dataset:
+    return load_dataset(json.loads(dataset_key), split, model=_model(model_name))
 
 
 def test_images(point: Point) -> Dataset:
@@ -60,8 +61,17 @@ def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=1) == labels)) if len(labels) else math.nan
 
 
-@lru_cache(maxsize=64)
-def _reference_accuracies(point_key: tuple, point: Point) -> tuple[float, float]:
+#: per-process caches of what many points share, keyed by what each value depends on
+_CACHE: dict[tuple, Any] = {}
+
+
+def _memo(key: tuple, compute: Callable[[], Any]) -> Any:
+    if key not in _CACHE:
+        _CACHE[key] = compute()
+    return _CACHE[key]
+
+
+def _reference_accuracies(point: Point) -> tuple[float, float]:
     """(float accuracy, ideal-ADC integer accuracy) on the point's test images."""
     model, data = _model(point.model), test_images(point)
     calib = calib_images(point) if point.quant.act_scales == "calibrate" else None
@@ -73,20 +83,12 @@ def _reference_accuracies(point_key: tuple, point: Point) -> tuple[float, float]
 def reference_accuracies(point: Point) -> tuple[float, float]:
     """Float and ideal-ADC accuracy; cached on what they depend on (not the ADC settings)."""
     c = point.cim
-    key = (
-        point.model,
-        _dataset_key(point.dataset),
-        point.samples,
-        point.seed,
-        point.quant,
-        c.weight_bits,
-        c.input_bits,
-    )
-    return _reference_accuracies(key, point)
+    data_key = (point.model, _dataset_key(point.dataset), point.samples, point.seed)
+    key = ("reference", *data_key, point.quant, c.weight_bits, c.input_bits)
+    return _memo(key, lambda: _reference_accuracies(point))
 
 
-@lru_cache(maxsize=64)
-def _windows(key: tuple, point: Point) -> tuple[dict[str, int], int, float]:
+def _windows(point: Point) -> tuple[dict[str, int], int, float]:
     start = time.perf_counter()
     x_cal = calib_images(point)
     calib = x_cal if point.quant.act_scales == "calibrate" else None
@@ -101,8 +103,8 @@ def adc_windows(point: Point) -> tuple[dict[str, int] | None, int, float]:
     """
     if point.cim.adc != "calibrated":
         return None, 0, 0.0
-    key = (point.model, _dataset_key(point.dataset), point.quant, point.cim)
-    return _windows(key, point)
+    key = ("windows", point.model, _dataset_key(point.dataset), point.quant, point.cim)
+    return _memo(key, lambda: _windows(point))
 
 
 def layer_uses(reports: dict[str, LayerReport]) -> list[LayerUse]:

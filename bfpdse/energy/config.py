@@ -142,6 +142,10 @@ class EnergyConfig:
             )
         object.__setattr__(self, "overrides", MappingProxyType(overrides))
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        # a MappingProxyType cannot be pickled: worker processes rebuild from plain values
+        return (_from_dict, (self.to_dict(),))
+
     def search_pj(self) -> float | None:
         """The per-block exponent search price if the user gave one, else None."""
         if self.exponent_search_pj is not None:
@@ -160,3 +164,7 @@ class EnergyConfig:
             "exponent_search_pj": self.exponent_search_pj,
             "overrides": dict(self.overrides),
         }
+
+
+def _from_dict(values: dict[str, Any]) -> EnergyConfig:
+    return EnergyConfig(**values)

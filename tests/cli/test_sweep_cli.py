@@ -1,0 +1,120 @@
+"""``bfpdse sweep`` end to end: dry run, a run with a fake evaluator, exit codes, messages."""
+
+import sys
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bfpdse.cli import app, main
+
+SPEC = (
+    "name: cli\nmodel: lenet5\nsamples: 8\n"
+    "sweep:\n  cim.adc: [ideal, rar, bfp]\n  cim.adc_bits: [3, 4]\n  cim.block: [4, 8]\n"
+)
+FAKE = ["--evaluator", "bfpdse.run.fake:fake_evaluate"]
+
+
+@pytest.fixture
+def spec(tmp_path):
+    path = tmp_path / "cli.yaml"
+    path.write_text(SPEC)
+    return path
+
+
+def test_help_lists_options_with_units_and_hides_the_test_hook():
+    result = CliRunner().invoke(app, ["sweep", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for text in ("--out", "--jobs", "--dask", "--dry-run", "--fresh", "--set", "--fail-fast"):
+        assert text in result.output
+    assert "numba threads" in result.output
+    assert "--evaluator" not in result.output
+
+
+def test_dry_run_prints_the_points_and_writes_nothing(tmp_path, spec):
+    out = tmp_path / "results"
+    result = CliRunner().invoke(
+        app, ["sweep", str(spec), "--out", str(out), "--dry-run"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    # ideal: 1; rar: 2 widths; bfp: 2 widths x 2 blocks
+    assert "7 points (12 combinations, 0 excluded, 5 collapsed as equal)" in result.output
+    assert "cim.block" in result.output
+    assert not out.exists()
+
+
+def test_run_then_resume_with_a_fake_evaluator(tmp_path, spec):
+    out = tmp_path / "results"
+    args = ["sweep", str(spec), "--out", str(out), *FAKE]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "7 ok, 0 failed" in result.stderr
+    assert str(out / "cli" / "results.csv") in result.stderr
+    df = pd.read_csv(out / "cli" / "results.csv")
+    assert len(df) == 7 and (df["status"] == "ok").all()
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0
+    assert "0 run now, 7 done before" in again.stderr
+    dry = CliRunner().invoke(
+        app, ["sweep", str(spec), "--out", str(out), "--dry-run"], env={"COLUMNS": "200"}
+    )
+    assert dry.output.count(" ok ") == 7  # the stored column shows finished points
+
+
+def test_failed_points_exit_1_and_fail_fast_stops(tmp_path, spec):
+    out = tmp_path / "results"
+    failing = ["--evaluator", "bfpdse.run.fake:failing_evaluate"]
+    result = CliRunner().invoke(app, ["sweep", str(spec), "--out", str(out), *failing])
+    assert result.exit_code == 1
+    assert "4 ok, 3 failed" in result.stderr  # adc_bits=3: rar, bfp with blocks 4 and 8
+    assert "fake failure at cim.adc_bits=3" in result.stderr
+    result = CliRunner().invoke(
+        app, ["sweep", str(spec), "--out", str(out / "ff"), "--fail-fast", *failing]
+    )
+    assert result.exit_code == 1
+    assert "--fail-fast" in result.stderr
+    assert len(pd.read_csv(out / "ff" / "cli" / "results.csv")) < 7
+
+
+def run_main(monkeypatch, capsys, *args):
+    """Run the console entry point in this process; returns (exit status, captured output)."""
+    monkeypatch.setattr(sys, "argv", ["bfpdse", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    return code, capsys.readouterr()
+
+
+def test_spec_error_exits_2_with_one_line_and_no_traceback(tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nsweep:\n  cim.adc_bits: [4, 99]\n")
+    code, captured = run_main(monkeypatch, capsys, "sweep", str(bad), "--out", str(tmp_path))
+    assert code == 2
+    assert f"{bad}:3: " in captured.err and "adc_bits=99" in captured.err
+    assert "Traceback" not in captured.err
+    assert list(tmp_path.iterdir()) == [bad]
+
+
+def test_changed_spec_exits_2_and_fresh_clears(tmp_path, spec, monkeypatch, capsys):
+    out = str(tmp_path / "results")
+    assert CliRunner().invoke(app, ["sweep", str(spec), "--out", out, *FAKE]).exit_code == 0
+    code, captured = run_main(
+        monkeypatch, capsys, "sweep", str(spec), "--out", out, "--set", "samples=4", *FAKE
+    )
+    assert code == 2 and "different spec" in captured.err and "--fresh" in captured.err
+    code, captured = run_main(
+        monkeypatch,
+        capsys,
+        "sweep",
+        str(spec),
+        "--out",
+        out,
+        "--set",
+        "samples=4",
+        "--fresh",
+        *FAKE,
+    )
+    assert code == 0, captured.err
+    assert set(pd.read_csv(tmp_path / "results" / "cli" / "results.csv")["samples"]) == {4}
