@@ -27,11 +27,16 @@ def main() -> None:
     from bfpdse.errors import BfpdseError
 
     try:
-        app(standalone_mode=False)
+        # without standalone mode, `raise typer.Exit(n)` in a command comes back as the return value
+        code = app(standalone_mode=False)
     except BfpdseError as exc:
         if state.debug:
             raise
-        console_err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        from rich.markup import escape  # the message is text, not markup ('bfpdse[train]', 'a[0]')
+
+        console_err.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console_err.print("interrupted")
@@ -40,11 +45,19 @@ def main() -> None:
         raise
     except Exception as exc:  # Click's own usage errors arrive here in non-standalone mode
         import click
+        import typer
 
-        if isinstance(exc, click.exceptions.ClickException):
+        # newer typer vendors click (typer._click): its errors derive from typer.TyperException
+        usage = (
+            click.exceptions.ClickException,
+            getattr(typer, "TyperException", click.ClickException),
+        )
+        if isinstance(exc, usage) and hasattr(exc, "show"):
             exc.show()
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, click.exceptions.Abort | typer.Abort):
             console_err.print("aborted")
             sys.exit(1)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -1,0 +1,136 @@
+"""``bfpdse pareto``: Pareto-optimal designs and the iso-accuracy gain over ``calibrated``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bfpdse.cli._app import app, console
+from bfpdse.cli.plot import ResultsArg
+
+BASELINE = "calibrated"
+
+
+def _energy_unit(rows: list[dict]) -> tuple[float, str]:
+    from bfpdse.plots.style import energy_unit
+
+    return energy_unit([r["energy_pj"] for r in rows if r.get("energy_pj") is not None])
+
+
+def _table(title: str, rows: list[dict], settings: list[str], gain: bool = False) -> Table:
+    from bfpdse.plots._table import SCHEME, design_label
+
+    div, unit = _energy_unit(rows)
+    table = Table(title=title, title_justify="left", title_style="bold")
+    table.add_column("scheme")
+    table.add_column("design")
+    for name in ("acc. %", "drop pts", f"energy {unit}") + (("gain",) if gain else ()):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("point_id", style="dim", no_wrap=True)
+    for r in rows:
+        cells = [
+            str(r.get(SCHEME)),
+            design_label(r, [s for s in settings if s != SCHEME])
+            .removeprefix(str(r.get(SCHEME)))
+            .strip(),
+            f"{100 * r['accuracy']:.2f}",
+            f"{100 * r['accuracy_drop']:.2f}" if r.get("accuracy_drop") is not None else "-",
+            f"{r['energy_pj'] / div:.4g}",
+        ]
+        if gain:
+            cells.append("-" if r.get("gain") is None else f"{r['gain']:.2f}×")
+        table.add_row(*cells, str(r.get("point_id", "")))
+    return table
+
+
+def _print_summary(summary: dict, max_drop: float) -> None:
+    from bfpdse.plots._table import SCHEME
+
+    where = " · ".join(str(v) for v in (summary["model"], summary["dataset"]) if v) + (
+        f" · {'/'.join(map(str, summary['samples']))} samples" if summary["samples"] else ""
+    )
+    console.print(
+        f"[bold]{where}[/]: {summary['points']} points, {summary['ok']} ok,"
+        f" {summary['failed']} failed",
+        highlight=False,
+    )
+    if summary["pareto_message"]:
+        console.print(f"[yellow]{summary['pareto_message']}[/]", highlight=False)
+        return
+    settings = summary["settings"]
+    console.print(
+        _table(
+            "Pareto-optimal points (minimum energy, maximum accuracy)", summary["pareto"], settings
+        )
+    )
+    if summary["iso_accuracy"]:
+        title = (
+            f"Lowest-energy point per scheme with an accuracy drop ≤ {max_drop:g} points;"
+            f" gain = energy of {BASELINE} / energy of the scheme"
+        )
+        console.print(_table(title, summary["iso_accuracy"], settings, gain=True))
+        for r in summary["iso_accuracy"]:
+            if r.get("gain") is not None and r[SCHEME] not in (BASELINE, "ideal"):
+                console.print(
+                    f"{r[SCHEME]} needs [bold]{r['gain']:.2f}×[/] less energy per inference than"
+                    f" {BASELINE} at iso-accuracy (drop ≤ {max_drop:g} points)",
+                    highlight=False,
+                )
+    for note in summary["notes"]:
+        console.print(f"[yellow]{note}[/]", highlight=False)
+
+
+@app.command(
+    "pareto",
+    help=(
+        "Pareto-optimal designs, the best design per ADC scheme at an accuracy-drop budget, and"
+        " its energy-efficiency gain over calibrated.\n\n"
+        "The Pareto front minimises energy per inference and maximises top-1 accuracy. Per scheme,"
+        " the lowest-energy design whose drop vs the ideal ADC is within --max-drop is listed with"
+        " its gain = energy of the best calibrated design / energy of this design (iso-accuracy)."
+        " Repeats over seed are averaged; a folder of sweeps is analysed per model and dataset."
+        " Exit status 1 when no point succeeded. --json energies are in pJ, accuracies and drops"
+        " fractions."
+    ),
+)
+def pareto(
+    results: ResultsArg,
+    max_drop: Annotated[
+        float,
+        typer.Option(
+            "--max-drop",
+            min=0.0,
+            max=100.0,
+            help=(
+                "Accuracy-drop budget in percentage points of top-1 accuracy, relative to the"
+                " ideal ADC (0.5 = half a point)."
+            ),
+        ),
+    ] = 0.5,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object instead of tables.")
+    ] = False,
+) -> None:
+    """Print the Pareto front and the iso-accuracy table (see the help text above)."""
+    from bfpdse.plots._table import contexts
+    from bfpdse.plots.pareto import pareto_summary
+    from bfpdse.store.read import read_results
+
+    table = read_results(results)
+    summaries = [pareto_summary(part, max_drop) for part in contexts(table)]
+    if as_json:
+        doc = {
+            "results": str(results),
+            "max_drop_points": max_drop,
+            "baseline": BASELINE,
+            "contexts": summaries,
+        }
+        typer.echo(json.dumps(doc, indent=2, allow_nan=False))
+    else:
+        for summary in summaries:
+            _print_summary(summary, max_drop)
+    if all(s["ok"] == 0 for s in summaries):
+        raise typer.Exit(1)

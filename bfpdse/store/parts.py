@@ -1,0 +1,119 @@
+"""Atomic files and part records: one JSON file per finished point.
+
+Every file is written to a temporary name in its final folder, flushed, fsynced and renamed into
+place with ``os.replace``, so a reader sees the old file or the new one, never half of one, even
+after ``kill -9`` or a power cut. Temporary names start with a dot; readers skip them, and skip any
+part that does not parse (a torn write from a crashed disk, a stray file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+PARTS = "parts"
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+#: the keys every part record has
+PART_KEYS = ("point_id", "status", "error", "settings", "metrics", "wall_s", "started", "finished")
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary path beside ``path``, fsync it, rename it in place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for sharing
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    # makes the rename itself durable; not every platform can open a folder
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def to_json(data: Any) -> str:
+    """JSON text of a record; numpy scalars and arrays become plain numbers and lists."""
+    return json.dumps(data, default=_plain, allow_nan=True, indent=1)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return value.tolist()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def write_part(folder: Path, record: dict[str, Any]) -> Path:
+    """Store one point's record as parts/<point_id>.json (replacing an earlier failed one)."""
+    missing = [k for k in PART_KEYS if k not in record]
+    if missing:
+        raise ValueError(f"part record lacks {missing}")
+    path = folder / PARTS / f"{record['point_id']}.json"
+    atomic_write_text(path, to_json(record))
+    return path
+
+
+def iter_parts(folder: Path) -> Iterator[dict[str, Any]]:
+    """Every readable part record under ``folder``; temporary and torn files are skipped."""
+    parts = folder / PARTS
+    if not parts.is_dir():
+        return
+    for path in sorted(parts.glob("*.json")):
+        if path.name.startswith("."):
+            continue
+        record = _read_part(path)
+        if record is not None:
+            yield record
+
+
+def _read_part(path: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(record, dict) or any(k not in record for k in PART_KEYS):
+        return None
+    if record["point_id"] != path.stem or record["status"] not in ("ok", "failed"):
+        return None
+    return record
+
+
+def read_parts(folder: Path) -> dict[str, dict[str, Any]]:
+    """point_id -> record of every readable part."""
+    return {r["point_id"]: r for r in iter_parts(folder)}
