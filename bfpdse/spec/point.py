@@ -106,8 +106,11 @@ class Point:
         """Flat, canonical dotted settings; settings that do not apply are None."""
         flat: dict[str, Any] = {k: getattr(self, k) for k in TOP_DEFAULTS}
         for section in SECTIONS:
-            for name, value in dataclasses.asdict(getattr(self, section)).items():
-                flat[f"{section}.{name}"] = value
+            config = getattr(self, section)
+            for f in dataclasses.fields(config):
+                value = getattr(config, f.name)
+                # plain data only: a read-only mapping (EnergyConfig.overrides) becomes a dict
+                flat[f"{section}.{f.name}"] = dict(value) if isinstance(value, Mapping) else value
         for key, (other, values) in RELEVANT_WHEN.items():
             if flat[other] not in values:
                 flat[key] = None

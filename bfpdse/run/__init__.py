@@ -1,0 +1,31 @@
+"""Running sweeps: resume, local process pool, Dask.
+
+Names are imported on first use: worker processes import ``bfpdse.run.local`` and should not pay
+for the store (pandas) or the progress bar.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "run_sweep": "bfpdse.run.runner",
+    "SweepSummary": "bfpdse.run.runner",
+    "load_spec": "bfpdse.spec.load",
+}
+
+__all__ = list(_LAZY)
+
+if TYPE_CHECKING:
+    from bfpdse.run.runner import SweepSummary, run_sweep  # noqa: F401
+    from bfpdse.spec.load import load_spec  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bfpdse.run' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,236 @@
+"""Run a sweep: resume diff, execution (here, a process pool or Dask), parts, consolidation.
+
+Resume is a set difference: every point id of the spec minus the ids whose part says ``ok``.
+Failed points are run again. Each finished point is stored at once (one atomic part file), so
+``kill -9`` loses only the points in flight; the table is rebuilt from the parts at the end of
+every run, also after an error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bfpdse.errors import BfpdseError
+from bfpdse.run.local import Evaluate, Task, cpu_cores, plan_threads, run_inline, run_pool
+from bfpdse.spec.load import load_spec
+from bfpdse.spec.schema import Spec
+from bfpdse.store.folder import SweepFolder
+from bfpdse.store.table import CSV, PARQUET
+
+#: at most this many failures are listed in the summary
+SHOWN_FAILURES = 5
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep run did. Counts of ok/failed are over the whole table, not just this run."""
+
+    name: str
+    folder: Path
+    table: Path  # results.csv
+    parquet: Path
+    points: int  # points of the spec
+    skipped: int  # finished ok before this run, not recomputed
+    ran: int  # evaluated in this run
+    ok: int  # rows with status ok in the table
+    failed: int  # rows with status failed in the table
+    missing: int  # points with no row yet (stopped early)
+    wall_s: float
+    stopped: bool = False  # fail-fast stopped the sweep
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (point_id, error), first few
+
+    @property
+    def complete(self) -> bool:
+        """Every point of the spec finished ok."""
+        return self.ok == self.points
+
+
+def default_evaluate() -> Evaluate:
+    """bfpdse.evaluate.evaluate, imported on first use (it pulls in numba, onnx, the models)."""
+    from bfpdse.evaluate import evaluate
+
+    return evaluate
+
+
+def resolve_evaluate(ref: str) -> Evaluate:
+    """'module:function' -> the function (for --evaluator and tests)."""
+    module, sep, name = ref.partition(":")
+    if not sep:
+        raise BfpdseError(f"--evaluator {ref!r}: expected module:function")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise BfpdseError(f"--evaluator {ref!r}: {exc}") from None
+
+
+def _warm_up_of(evaluate: Evaluate) -> Callable[[], Any] | None:
+    """The ``warm_up()`` beside ``evaluate`` in its module, if there is one."""
+    module = sys.modules.get(getattr(evaluate, "__module__", "") or "")
+    warm = getattr(module, "warm_up", None)
+    return warm if callable(warm) else None
+
+
+def run_sweep(
+    spec: Spec | str | Path,
+    out: str | Path = "results",
+    jobs: int | None = None,
+    dask: str | None = None,
+    fresh: bool = False,
+    fail_fast: bool = False,
+    evaluate: Evaluate | None = None,
+    progress: bool = True,
+    overrides: Iterable[str] = (),
+) -> SweepSummary:
+    """Run every unfinished point of ``spec`` and consolidate <out>/<name>/results.{parquet,csv}.
+
+    ``spec`` is a loaded Spec or a path to a sweep file (then ``overrides`` are its --set items).
+    ``jobs``: worker processes (default 1: the points run in this process, numba uses all
+    cores); with N > 1 each gets cores // N numba threads. ``dask``: a scheduler address; the
+    points go there instead. ``fresh`` clears a folder holding another spec's results.
+    ``fail_fast`` stops at the first failed point. ``evaluate(point) -> dict`` defaults to
+    ``bfpdse.evaluate.evaluate``; it must be importable by name when jobs > 1 or with Dask.
+
+    Raises SpecError for a bad spec (before anything is written), StoreError when the folder is
+    locked by another sweep or holds another spec.
+    """
+    t0 = time.perf_counter()
+    if not isinstance(spec, Spec):
+        spec = load_spec(spec, overrides)
+    if jobs is not None and jobs < 1:
+        raise BfpdseError(f"--jobs {jobs}: give 1 or more worker processes")
+    evaluate = evaluate or default_evaluate()
+    log = Console(stderr=True, quiet=not progress)
+    for warning in spec.warnings:
+        log.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    folder = SweepFolder(Path(out) / spec.name)
+    with folder.lock():
+        folder.prepare(spec, fresh=fresh)
+        before = folder.parts()
+        tasks = [
+            (p.point_id, p.settings())
+            for p in spec.points
+            if before.get(p.point_id, {}).get("status") != "ok"
+        ]
+        retried = sum(1 for pid, _ in tasks if pid in before)
+        # no more processes than points; one process runs in this one
+        jobs_n = 1 if dask else max(1, min(jobs or 1, len(tasks)))
+        threads = plan_threads(jobs_n)
+        where = f"Dask scheduler {dask}" if dask else _local_text(jobs_n, threads)
+        log.print(
+            f"{spec.name}: {len(spec.points)} points, {len(spec.points) - len(tasks)} done "
+            f"before, {len(tasks)} to run on {where} -> {folder.root}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if retried:
+            log.print(
+                f"retrying {retried} point(s) that failed before", highlight=False, soft_wrap=True
+            )
+        executor = {"executor": f"dask {dask}"} if dask else {"jobs": jobs_n, "threads": threads}
+        run = folder.start_run(executor)
+        state = {"ran": 0, "stopped": False}  # filled as points arrive, also if interrupted
+        try:
+            if tasks:
+                records = _execute(tasks, evaluate, jobs_n, threads, dask)
+                _collect(records, folder, len(tasks), fail_fast, progress, state)
+        finally:
+            df = folder.consolidate(spec)
+            ok = int((df["status"] == "ok").sum())
+            failed = int((df["status"] == "failed").sum())
+            folder.finish_run(run, ok=ok, failed=failed, **state)
+    fails = df[df["status"] == "failed"]
+    return SweepSummary(
+        name=spec.name,
+        folder=folder.root,
+        table=folder.root / CSV,
+        parquet=folder.root / PARQUET,
+        points=len(spec.points),
+        skipped=len(spec.points) - len(tasks),
+        ran=state["ran"],
+        ok=ok,
+        failed=failed,
+        missing=len(spec.points) - len(df),
+        wall_s=time.perf_counter() - t0,
+        stopped=state["stopped"],
+        failures=list(zip(fails["point_id"], fails["error"], strict=True))[:SHOWN_FAILURES],
+    )
+
+
+def _local_text(jobs: int, threads: int) -> str:
+    procs = "this process" if jobs == 1 else f"{jobs} processes"
+    return f"{procs} x {threads} numba thread{'s' if threads > 1 else ''} ({cpu_cores()} cores)"
+
+
+def _execute(
+    tasks: list[Task], evaluate: Evaluate, jobs: int, threads: int, dask: str | None
+) -> Iterator[Mapping[str, Any]]:
+    warm_up = _warm_up_of(evaluate)
+    if dask:
+        from bfpdse.run.dask import run_dask
+
+        return run_dask(tasks, evaluate, dask, warm_up=warm_up)
+    if warm_up is not None:
+        warm_up()  # compile once here; numba's on-disk cache then serves the workers
+    if jobs == 1:
+        return run_inline(tasks, evaluate)
+    return run_pool(tasks, evaluate, jobs, threads)
+
+
+def _collect(
+    records: Iterator[Mapping[str, Any]],
+    folder: SweepFolder,
+    total: int,
+    fail_fast: bool,
+    progress: bool,
+    state: dict[str, Any],
+) -> None:
+    """Store each record as it arrives, counting in ``state`` (ran, stopped by fail-fast)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not progress,
+    )
+    failed = 0
+    with bar:
+        task = bar.add_task("points", total=total, failed=0)
+        try:
+            for record in records:
+                folder.write_part(dict(record))
+                state["ran"] += 1
+                failed += record["status"] == "failed"
+                bar.update(task, advance=1, failed=failed)
+                if fail_fast and record["status"] == "failed":
+                    state["stopped"] = True
+                    bar.console.print(
+                        f"[red]stopping (--fail-fast):[/] {record['point_id']}: {record['error']}",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
+                    return
+        finally:
+            close = getattr(records, "close", None)
+            if close is not None:
+                close()  # cancels what has not started
