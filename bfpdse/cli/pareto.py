@@ -74,13 +74,18 @@ def _print_summary(summary: dict, max_drop: float) -> None:
         console.print(_table(title, summary["iso_accuracy"], settings, gain=True))
         for r in summary["iso_accuracy"]:
             if r.get("gain") is not None and r[SCHEME] not in (BASELINE, "ideal"):
-                console.print(
-                    f"{r[SCHEME]} needs [bold]{r['gain']:.2f}×[/] less energy per inference than"
-                    f" {BASELINE} at iso-accuracy (drop ≤ {max_drop:g} points)",
-                    highlight=False,
-                )
+                console.print(_gain_sentence(r[SCHEME], r["gain"], max_drop), highlight=False)
     for note in summary["notes"]:
         console.print(f"[yellow]{note}[/]", highlight=False)
+
+
+def _gain_sentence(scheme: str, gain: float, max_drop: float) -> str:
+    """'bfp needs 1.8x less energy ...', or 'more' when the scheme costs more than the baseline."""
+    factor, word = (gain, "less") if gain >= 1 else (1 / gain, "more")
+    return (
+        f"{scheme} needs [bold]{factor:.2f}×[/] {word} energy per inference than {BASELINE}"
+        f" at iso-accuracy (drop ≤ {max_drop:g} points; gain {gain:.2f}×)"
+    )
 
 
 @app.command(

@@ -1,0 +1,197 @@
+"""crossbar_mvm gives the numbers of SPEC.md bit for bit: against the slow reference and by hand."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from naive import apply_input_blocks, naive_mvm
+
+from bfpdse.cim import CIMConfig, crossbar_mvm
+
+from .cases import MAPPINGS, SCHEMES, Case, cases, full_bits
+
+
+def run_fast(case: Case) -> np.ndarray:
+    cfg = CIMConfig(**case.cfg)
+    if case.window is None:
+        y = crossbar_mvm(case.x, case.w, cfg)
+    else:
+        y = crossbar_mvm(case.x, case.w, cfg, window=case.window)
+    assert isinstance(y, np.ndarray) and y.dtype == np.int64, case.describe()
+    assert y.shape == (case.x.shape[0], case.w.shape[1]), case.describe()
+    return y
+
+
+def check_against_naive(case: Case) -> None:
+    y = run_fast(case)
+    y_ref, _ = naive_mvm(case.x, case.w, CIMConfig(**case.cfg), window=case.window)
+    np.testing.assert_array_equal(y, y_ref, err_msg=case.describe())
+
+
+def exact_product(case: Case) -> np.ndarray:
+    """x' @ w in Python ints (x' = x unless input blocks are on)."""
+    xq = apply_input_blocks(case.x, CIMConfig(**case.cfg))
+    return (xq.astype(object) @ case.w.astype(object)).astype(np.int64)
+
+
+# -- random cases against the reference ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("adc", SCHEMES)
+@settings(max_examples=2 * settings.default.max_examples)
+@given(data=st.data())
+def test_random_matches_naive(adc: str, data: st.DataObject) -> None:
+    # one search per scheme (calibrated with a random valid window)
+    check_against_naive(data.draw(cases(adc=adc)))
+
+
+@given(data=cases(input_blocks=True))
+def test_input_blocks_match_naive(data: Case) -> None:
+    check_against_naive(data)
+
+
+@given(data=cases(max_rows=3, max_k=12))
+def test_tiny_tiles_match_naive(data: Case) -> None:
+    # R = 1 .. 3: many tiles, K rarely a multiple of R
+    check_against_naive(data)
+
+
+# -- exactness ----------------------------------------------------------------------------------
+
+
+@given(data=cases(adc="ideal", input_blocks=False))
+def test_ideal_is_x_at_w(data: Case) -> None:
+    np.testing.assert_array_equal(run_fast(data), data.x @ data.w, err_msg=data.describe())
+
+
+@given(data=cases(adc="ideal", input_blocks=True))
+def test_ideal_with_input_blocks_is_xq_at_w(data: Case) -> None:
+    np.testing.assert_array_equal(run_fast(data), exact_product(data), err_msg=data.describe())
+
+
+@pytest.mark.parametrize("adc", SCHEMES)
+@given(data=st.data())
+def test_wide_adc_is_exact(adc: str, data: st.DataObject) -> None:
+    # "Whenever b >= F, every scheme is exact" (then max(0, F - b) = 0 is the only window)
+    case = data.draw(cases(adc=adc, wide_adc=True))
+    np.testing.assert_array_equal(run_fast(case), exact_product(case), err_msg=case.describe())
+
+
+@pytest.mark.parametrize(("adc", "mapping"), list(itertools.product(SCHEMES, MAPPINGS)))
+@pytest.mark.parametrize("signed", [False, True])
+def test_default_config_is_exact(adc: str, mapping: str, signed: bool) -> None:
+    # defaults: R = 128, c = 2, d = 1, Wb = Ab = 8, adc_bits = F; K = 300 spans three tiles
+    cfg = CIMConfig(adc=adc, weight_mapping=mapping, input_signed=signed)
+    rng = np.random.default_rng(7)
+    lo, hi = (-128, 127) if signed else (0, 255)
+    x = rng.integers(lo, hi + 1, size=(3, 300))
+    x[0] = hi  # extremes too
+    x[1] = lo
+    w = rng.integers(-127, 128, size=(300, 11))
+    w[:, 0] = 127
+    w[:, 1] = -127
+    kw = {"window": 0} if adc == "calibrated" else {}
+    y = crossbar_mvm(x, w, cfg, **kw)
+    np.testing.assert_array_equal(y, x @ w)
+    np.testing.assert_array_equal(naive_mvm(x, w, cfg, **kw)[0], x @ w)
+
+
+# -- hand-made edges ----------------------------------------------------------------------------
+
+EDGE_CONFIGS = [
+    # R not dividing K, the last tile short; d > 1 with Ab not a multiple of d
+    dict(rows=3, cell_bits=2, weight_bits=7, input_bits=5, dac_bits=2, adc_bits=3, block=4),
+    # R = 1: every row its own tile
+    dict(rows=1, cell_bits=1, weight_bits=4, input_bits=3, adc_bits=1, block=3, rounding="floor"),
+    # signed inputs, block longer than N
+    dict(rows=5, cell_bits=3, weight_bits=9, input_bits=6, input_signed=True, adc_bits=2, block=50),
+    dict(rows=5, cell_bits=3, weight_bits=9, input_bits=6, input_signed=True, adc_bits=2, block=3,
+         rounding="floor"),
+    # widest cells and DAC, B = 1
+    dict(rows=7, cell_bits=4, weight_bits=16, input_bits=16, dac_bits=16, adc_bits=5, block=1),
+    # input blocks on
+    dict(rows=4, cell_bits=2, weight_bits=8, input_bits=8, input_mantissa_bits=3, adc_bits=3),
+    dict(rows=4, cell_bits=2, weight_bits=8, input_bits=8, input_mantissa_bits=1, adc_bits=2,
+         dac_bits=3, rounding="floor"),
+    # minimal widths
+    dict(rows=2, cell_bits=1, weight_bits=2, input_bits=1, adc_bits=1, block=2, rounding="floor"),
+]  # fmt: skip
+
+
+def edge_data(cfg: dict, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """x (3, 10) and w (10, 7) at the extremes of the ranges."""
+    ab, wb = cfg["input_bits"], cfg["weight_bits"]
+    lo, hi = (-(2 ** (ab - 1)), 2 ** (ab - 1) - 1) if cfg.get("input_signed") else (0, 2**ab - 1)
+    wt = 2 ** (wb - 1) - 1
+    x = {"zero": np.zeros((3, 10)), "max": np.full((3, 10), hi), "min": np.full((3, 10), lo)}
+    x["mixed"] = np.resize([hi, lo, 0, hi, 1], (3, 10))
+    w = np.resize([wt, -wt, 0, wt, -wt, 1, -1], (10, 7))
+    return x[kind].astype(np.int64), w.astype(np.int64)
+
+
+@pytest.mark.parametrize("base", EDGE_CONFIGS)
+@pytest.mark.parametrize("adc", SCHEMES)
+@pytest.mark.parametrize("mapping", MAPPINGS)
+def test_edges_match_naive(base: dict, adc: str, mapping: str) -> None:
+    cfg = dict(base, adc=adc, weight_mapping=mapping)
+    F = full_bits(cfg["rows"], cfg["cell_bits"], cfg.get("dac_bits", 1))
+    window = max(0, F - cfg["adc_bits"]) // 2 if adc == "calibrated" else None
+    for kind in ("zero", "max", "min", "mixed"):
+        x, w = edge_data(cfg, kind)
+        check_against_naive(Case(cfg, x, w, window))
+
+
+# -- the worked example of SPEC.md --------------------------------------------------------------
+
+# R = 4, c = 2, d = 1 (one plane: Ab = 1), Wb = 3 (one slice of 2 bits): Pmax = 12, F = 4.
+# Column 0 gives p = 3 + 3 + 3 + 2 = 11, column 1 gives p = 1 + 1 + 1 + 0 = 3 (positive polarity;
+# the negative one sees p = 0 and contributes q = 0).
+WORKED_X = np.array([[1, 1, 1, 1]])
+WORKED_W = np.array([[3, 1], [3, 1], [3, 1], [2, 0]])
+
+
+@pytest.mark.parametrize(
+    ("adc", "rounding", "expected"),
+    [
+        ("linear", "nearest", [12, 4]),  # k = 2: min(rnd(11, 2), 3) = 3 -> 12; rnd(3, 2) = 1 -> 4
+        ("rar", "nearest", [12, 3]),  # 11: msb 3, k = 2, code 3 -> 12; 3: msb 1, k = 0 -> 3
+        ("linear", "floor", [8, 0]),  # floor(11 / 4) = 2 -> 8; floor(3 / 4) = 0
+        ("rar", "floor", [8, 3]),
+        ("bfp", "nearest", [12, 4]),  # one block of B = 8: E = 3, k = 2 for both
+        ("ideal", "nearest", [11, 3]),
+    ],
+)
+def test_worked_example(adc: str, rounding: str, expected: list[int]) -> None:
+    cfg = CIMConfig(
+        rows=4, cell_bits=2, dac_bits=1, input_bits=1, weight_bits=3, adc=adc, adc_bits=2,
+        rounding=rounding, weight_mapping="differential",
+    )  # fmt: skip
+    assert full_bits(4, 2, 1) == 4
+    np.testing.assert_array_equal(naive_mvm(WORKED_X, WORKED_W, cfg)[0], [expected])
+    np.testing.assert_array_equal(crossbar_mvm(WORKED_X, WORKED_W, cfg), [expected])
+    # negated weights: the same sums on the negative polarity, subtracted
+    np.testing.assert_array_equal(crossbar_mvm(WORKED_X, -WORKED_W, cfg), [[-v for v in expected]])
+
+
+def test_worked_example_balanced_sign_magnitude() -> None:
+    # balanced: p = p+ - p- = -11 and -3; the ADC converts |p| and restores the sign
+    cfg = CIMConfig(
+        rows=4, cell_bits=2, input_bits=1, weight_bits=3, adc="linear", adc_bits=2,
+        weight_mapping="balanced",
+    )  # fmt: skip
+    np.testing.assert_array_equal(crossbar_mvm(WORKED_X, -WORKED_W, cfg), [[-12, -4]])
+    np.testing.assert_array_equal(naive_mvm(WORKED_X, -WORKED_W, cfg)[0], [[-12, -4]])
+
+
+def test_input_block_by_hand() -> None:
+    # m = 2, R = 3: block [7, 1, 0] has E = 2, kx = 1 -> x' = [min(4, 3) * 2, 1 * 2, 0] = [6, 2, 0];
+    # block [200, 255, 3] has E = 7, kx = 6 -> [3 * 64, min(4, 3) * 64, 0] = [192, 192, 0]
+    cfg = CIMConfig(rows=3, input_bits=8, input_mantissa_bits=2, adc="ideal")
+    x = np.array([[7, 1, 0, 200, 255, 3, 0]])
+    w = np.eye(7, dtype=np.int64)
+    np.testing.assert_array_equal(crossbar_mvm(x, w, cfg), [[6, 2, 0, 192, 192, 0, 0]])
+    np.testing.assert_array_equal(naive_mvm(x, w, cfg)[0], [[6, 2, 0, 192, 192, 0, 0]])
