@@ -1,5 +1,17 @@
 """The exact integer arithmetic of a CIM crossbar (SPEC.md). Imports nothing else of bfpdse."""
 
+from bfpdse.cim.adc import ADC_SCHEMES, get_scheme, quantize, scheme_names
+from bfpdse.cim.config import CIMConfig
+from bfpdse.cim.mvm import calibrate_window, crossbar_mvm
 from bfpdse.cim.stats import CIMStats
 
-__all__ = ["CIMStats"]
+__all__ = [
+    "ADC_SCHEMES",
+    "CIMConfig",
+    "CIMStats",
+    "calibrate_window",
+    "crossbar_mvm",
+    "get_scheme",
+    "quantize",
+    "scheme_names",
+]

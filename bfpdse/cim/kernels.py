@@ -1,0 +1,532 @@
+"""Numba kernels of the crossbar engine (the two lower tiers of DESIGN.md).
+
+``mvm_tiles`` is the jitted parallel driver: ``prange`` over independent (output chunk, vector
+chunk) tasks, each owning a disjoint block of ``y``. Small serial inner functions do the
+arithmetic: building a lookup table of weight-slice sums, summing table rows into the partial sums
+of one input plane, and the fused ADC + shift-add pass.
+
+Partial sums: the rows of a tile are cut into groups of ``gs`` rows; a group's plane digits form a
+pattern of gs*d bits, and ``table[g, pattern]`` holds the sum of digit * slice value over the
+group, for every (slice, polarity, output) lane at once ("four Russians" lookup). One input plane
+then costs one vectorised integer row add per group with a nonzero pattern: for d = 1, gs = 4
+that is R/4 adds of int8 table rows into int16 lanes, instead of R multiply-adds per partial sum
+in a float32 BLAS matmul of stacked bit planes (measured: this is faster than that matmul alone,
+see benchmarks/bench_mvm.py; the table of a task is sized to stay in L2, whose bandwidth bounds
+it). Integer arithmetic throughout, so the sums are exact; the accumulator dtype (int16/int32/
+int64) is chosen by the caller from Pmax so that no sum overflows. For d > 2 a group would hold
+one row, so the kernel multiplies digit * slice row directly (``use_table=False``).
+All-zero planes of a (vector, tile) are skipped outright (SPEC "Counting"), and so are groups
+whose pattern is zero, which makes sparse ReLU inputs cheaper.
+
+Lanes: column ``j*U + sp*NB + beta`` of a task holds output ``n0 + beta*B + j`` of slice/polarity
+``sp`` (U = SP*NB, NB = blocks in the chunk, B = 1 except for bfp), so that the B members of a bfp
+block sit U lanes apart and block maxima, windows and rounding vectorise across blocks.
+
+ADC + shift-add: per plane, every lane's q times the plane weight is added into a per-lane
+buffer (float32 on the fast path, exact under the bounds noted there; int64 otherwise); once per
+(vector, tile) the buffer is multiplied by the signed slice weights and added into ``y`` (int64).
+
+Kernels take arrays and scalars only; the public checks live in ``mvm.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+from numba.cpython.unsafe.numbers import leading_zeros
+
+from bfpdse.cim.adc import BFP, RAR
+from bfpdse.cim.jit import njit, njit_parallel
+
+#: layout of a task's row of counters: saturated, rounded_to_zero, window_hist[0..32]
+ST_SAT, ST_RZ, ST_HIST = 0, 1, 2
+N_WINDOWS = 33
+N_STAT = ST_HIST + N_WINDOWS
+
+#: driver modes: the ADC and shift-add, one of the two calibration accumulations, or the
+#: partial sums alone (for benchmarks: the cost of the sums without the ADC)
+MODE_MVM, MODE_CAL_HIST, MODE_CAL_ERR, MODE_SUMS = 0, 1, 2, 3
+
+
+@njit
+def _msb(a: np.int64) -> np.int64:
+    """floor(log2 a) for a > 0; -1 for a = 0."""
+    return np.int64(63) - np.int64(leading_zeros(np.uint64(a)))
+
+
+@njit_parallel
+def plane_patterns(xu, rows, d, gs, pat, nz):
+    """Pack the input planes of every (vector, tile) into group patterns.
+
+    xu: (M, K) int64 non-negative plane source (two's-complement bits for signed inputs).
+    pat: (M, T, P, G) uint16 out; pattern of group g = digits of its gs rows, d bits each.
+    nz: (M, T, P) uint8 out; 1 if the plane has any nonzero digit over the tile.
+    """
+    M, K = xu.shape
+    _, T, P, G = pat.shape
+    mask = (np.int64(1) << d) - 1
+    for m in prange(M):
+        for t in range(T):
+            k0 = t * rows
+            rt = min(rows, K - k0)
+            for i in range(P):
+                for g in range(G):
+                    pat[m, t, i, g] = 0
+            for r in range(rt):
+                v = xu[m, k0 + r]
+                if v == 0:
+                    continue
+                g = r // gs
+                sh = (r % gs) * d
+                for i in range(P):
+                    dig = (v >> (i * d)) & mask
+                    if dig:
+                        pat[m, t, i, g] = pat[m, t, i, g] | (dig << sh)
+            for i in range(P):
+                any_nz = 0
+                for g in range(G):
+                    if pat[m, t, i, g] != 0:
+                        any_nz = 1
+                        break
+                nz[m, t, i] = any_nz
+
+
+@njit
+def _gather_weights(wsl, k0, n0, nlen, block, wt):
+    """wt[r, j*U + sp*NB + beta] = wsl[k0 + r, sp, n0 + beta*block + j]; rows past K are zero.
+
+    The column order puts member j of every block (of every slice) in one contiguous run of
+    U = SP * NB lanes, so that block maxima and per-block windows vectorise over the lanes.
+    """
+    K, SP, _ = wsl.shape
+    NB = nlen // block
+    U = SP * NB
+    for r in range(wt.shape[0]):
+        k = k0 + r
+        for j in range(block):
+            for sp in range(SP):
+                base = j * U + sp * NB
+                if k < K:
+                    for beta in range(NB):
+                        wt[r, base + beta] = wsl[k, sp, n0 + beta * block + j]
+                else:
+                    for beta in range(NB):
+                        wt[r, base + beta] = 0
+
+
+@njit
+def _build_table(wt, gs, d, L, table):
+    """table[g, pat, :L] = sum over the group's rows r of digit_r(pat) * wt[g*gs + r, :L]."""
+    G, npat, _ = table.shape
+    mask = (1 << d) - 1
+    for g in range(G):
+        for q in range(L):
+            table[g, 0, q] = 0
+        for pt in range(1, npat):
+            r = 0
+            while ((pt >> (r * d)) & mask) == 0:
+                r += 1
+            src = pt - (1 << (r * d))
+            row = g * gs + r
+            for q in range(L):
+                table[g, pt, q] = table[g, src, q] + wt[row, q]
+
+
+@njit
+def _sum_table(table, pat, m, t, i, L, acc):
+    """acc[:L] = sum over groups g of table[g, pat[m, t, i, g], :L] (zero patterns add nothing)."""
+    for q in range(L):
+        acc[q] = 0
+    for g in range(pat.shape[3]):
+        pt = pat[m, t, i, g]
+        if pt != 0:
+            for q in range(L):
+                acc[q] += table[g, pt, q]
+
+
+@njit
+def _sum_direct(wt, pat, m, t, i, L, acc):
+    """acc[:L] = sum over rows r of digit * wt[r, :L] (gs = 1, large dac_bits)."""
+    for q in range(L):
+        acc[q] = 0
+    for r in range(pat.shape[3]):
+        v = pat[m, t, i, r]
+        if v != 0:
+            for q in range(L):
+                acc[q] += v * wt[r, q]
+
+
+@njit
+def _adc_fixed(acc, L, wv, i, k, half, cmax, ybuf):
+    """ideal / linear / calibrated: one window k; code = min(rnd(|p|, k), cmax).
+
+    Adds wv[i, q] * q to ybuf[q]; returns (saturated, rounded_to_zero).
+    """
+    sat = 0
+    rz = 0
+    for q in range(L):
+        p = np.int64(acc[q])
+        a = abs(p)
+        c = (a + half) >> k
+        sat += c > cmax
+        rz += (c == 0) & (a != 0)
+        v = min(c, cmax) << k
+        ybuf[q] += wv[i, q] * (v if p >= 0 else -v)
+    return sat, rz
+
+
+@njit
+def _adc_rar(acc, L, wv, i, b, nearest, ybuf):
+    """rar: per value k = max(0, msb(|p|) - b + 1); code = rnd(|p|, k) (p = 0 gives 0)."""
+    for q in range(L):
+        p = np.int64(acc[q])
+        a = abs(p)
+        k = max(np.int64(0), _msb(a) - b + 1)
+        half = ((np.int64(1) << k) >> 1) * nearest
+        v = ((a + half) >> k) << k
+        ybuf[q] += wv[i, q] * (v if p >= 0 else -v)
+
+
+@njit
+def _hist_rar(acc, L, b, kmax, stats, task):
+    """window_hist of rar: one count per conversion at its window k.
+
+    k >= kk exactly when |p| >= 2^(b - 1 + kk), so counting |p| over kmax thresholds gives the
+    histogram with vectorised compares instead of a scatter per value.
+    """
+    above_prev = L
+    for kk in range(1, kmax + 1):
+        thr = np.int64(1) << (b - 1 + kk)
+        cnt = 0
+        for q in range(L):
+            cnt += abs(np.int64(acc[q])) >= thr
+        stats[task, ST_HIST + kk - 1] += above_prev - cnt
+        above_prev = cnt
+    stats[task, ST_HIST + kmax] += above_prev
+
+
+@njit
+def _adc_bfp(acc, block, U, wv, i, b, nearest, kb, ybuf):
+    """bfp: the B members of a block (lanes u, u + U, ...) share k = max(0, msb(max|p|) - b + 1).
+
+    kb[:U] gets each block's window; returns rounded_to_zero.
+    """
+    for u in range(U):
+        kb[u] = 0
+    for j in range(block):  # kb holds the block maximum first
+        off = j * U
+        for u in range(U):
+            kb[u] = max(kb[u], abs(np.int64(acc[off + u])))
+    for u in range(U):
+        kb[u] = max(np.int64(0), _msb(kb[u]) - b + 1)  # an all-zero block: msb = -1, k = 0
+    rz = 0
+    for j in range(block):
+        off = j * U
+        for u in range(U):
+            p = np.int64(acc[off + u])
+            a = abs(p)
+            k = kb[u]
+            half = ((np.int64(1) << k) >> 1) * nearest
+            c = (a + half) >> k
+            rz += (c == 0) & (a != 0)
+            v = c << k
+            ybuf[off + u] += wv[i, off + u] * (v if p >= 0 else -v)
+    return rz
+
+
+# ---- float32 fast path of the ADC (exact under the bounds checked by the caller) ----------------
+# Every value below is an integer (or an integer + 1/2) of at most 24 significant bits, so float32
+# arithmetic on it is exact: |p| <= Pmax < 2^22, q <= 2^(F+1), and the per-lane sum over planes
+# |sum_i pw_i q_i| < 2^(Ab + F + 1) <= 2^24. Float32 lanes are twice as wide as int64 ones, and
+# AVX2 has float min/floor/blend but no 64-bit integer min or arithmetic shift (numba widens
+# every integer operation to int64). Windows are applied as multiplies by exact powers of two (a
+# division would not vectorise). rnd(a, k) = floor((a + h) * 2^-k) with h = 2^(k-1) (nearest) or
+# 0 (floor); for k = 0 and nearest h = 1/2 gives floor(a + 1/2) = a, so h = 2^k / 2 serves every k.
+# Statistics go to per-lane float32 counters ``cnt`` (vertical adds vectorise, an integer
+# reduction of float compares does not); the driver sums them into int64 once per tile, while
+# every lane counts at most mc * P < 2^24 events. cnt rows: 0 saturated, 1 rounded to zero,
+# 1 + kk: rar conversions with k >= kk.
+
+
+@njit
+def _adcf_fixed(acc, L, pwf, sc, inv, hf, cm, ybuf, want_stats, cnt):
+    """ideal / linear / calibrated in float32: sc = 2^k, inv = 2^-k, hf = h, cm = 2^b - 1."""
+    if want_stats:
+        for q in range(L):
+            p = np.float32(acc[q])
+            a = abs(p)
+            c = np.floor((a + hf) * inv)
+            cnt[0, q] += np.float32(c > cm)
+            cnt[1, q] += np.float32((c == 0) & (a != 0))
+            v = min(c, cm) * sc
+            ybuf[q] += pwf * (v if p >= 0 else -v)
+    else:
+        for q in range(L):
+            p = np.float32(acc[q])
+            a = abs(p)
+            v = min(np.floor((a + hf) * inv), cm) * sc
+            ybuf[q] += pwf * (v if p >= 0 else -v)
+
+
+@njit
+def _adcf_rar(acc, L, pwf, s, kmax, nearest, af, ai, scf, sci, invf, invi, ybuf, want_stats, cnt):
+    """rar in float32: 2^k is read off the float exponent of |p| * 2^(1-b).
+
+    af/ai, scf/sci and invf/invi are float32 scratch arrays and their int32 views: the exponent
+    field of t = |p| * 2^(1-b), floored at 2^0, is the bit pattern of 2^k = 2^max(0, msb - b + 1),
+    and 2^-k has the mirrored exponent. s = 2^(1-b).
+    """
+    for q in range(L):
+        af[q] = abs(np.float32(acc[q])) * s
+    for q in range(L):
+        e = max(ai[q] & 0x7F800000, 0x3F800000)
+        sci[q] = e
+        invi[q] = 0x7F000000 - e
+    if want_stats:
+        for kk in range(1, kmax + 1):
+            thr = np.float32(1 << kk)  # k >= kk  <=>  |p| >= 2^(b - 1 + kk)
+            for q in range(L):
+                cnt[1 + kk, q] += np.float32(af[q] >= thr)
+    half = np.float32(0.5) if nearest else np.float32(0.0)
+    for q in range(L):
+        p = np.float32(acc[q])
+        sc = scf[q]
+        v = np.floor((abs(p) + half * sc) * invf[q]) * sc
+        ybuf[q] += pwf * (v if p >= 0 else -v)
+
+
+@njit
+def _adcf_bfp(acc, block, U, pwf, b, nearest, kb, scf, sci, invf, invi, ybuf, want_stats, cnt):
+    """bfp in float32: lanes u, u + U, ... form a block (kb[:U] gets each block's window)."""
+    for u in range(U):
+        kb[u] = 0
+    for j in range(block):
+        off = j * U
+        for u in range(U):
+            kb[u] = max(kb[u], abs(np.int64(acc[off + u])))
+    for u in range(U):
+        kb[u] = max(np.int64(0), _msb(kb[u]) - b + 1)
+        sci[u] = (127 + kb[u]) << 23  # the float32 bit patterns of 2^k and 2^-k
+        invi[u] = (127 - kb[u]) << 23
+    half = np.float32(0.5) if nearest else np.float32(0.0)
+    for j in range(block):
+        off = j * U
+        for u in range(U):
+            p = np.float32(acc[off + u])
+            a = abs(p)
+            sc = scf[u]
+            c = np.floor((a + half * sc) * invf[u])
+            if want_stats:
+                cnt[1, off + u] += np.float32((c == 0) & (a != 0))
+            v = c * sc
+            ybuf[off + u] += pwf * (v if p >= 0 else -v)
+
+
+@njit
+def _flush_counts(cnt, L, kind, kmax, rar_conv, stats, task):
+    """Add the per-lane float counters into the task's int64 statistics and clear them."""
+    c = np.zeros(kmax + 2, np.int64)
+    for r in range(2 + kmax):
+        tot = 0
+        for q in range(L):
+            tot += np.int64(cnt[r, q])
+            cnt[r, q] = 0
+        if r < 2:
+            stats[task, r] += tot  # ST_SAT, ST_RZ
+        else:
+            c[r - 1] = tot  # conversions with k >= r - 1
+    if kind == RAR:
+        c[0] = rar_conv
+        for kk in range(kmax + 1):
+            stats[task, ST_HIST + kk] += c[kk] - (c[kk + 1] if kk < kmax else 0)
+
+
+@njit
+def _flushf(ybuf, block, SP, NB, spw, y, m, n0, N):
+    """y[m, n] += sum over slices of spw[sp] * ybuf[lane] (float32 lanes hold exact integers)."""
+    U = SP * NB
+    for j in range(block):
+        for sp in range(SP):
+            base = j * U + sp * NB
+            wgt = spw[sp]
+            for beta in range(NB):
+                n = n0 + beta * block + j
+                if n < N:
+                    y[m, n] += wgt * np.int64(np.int32(ybuf[base + beta]))
+
+
+@njit
+def _cal_hist(acc, L, hist, task):
+    """Histogram of |p| (calibration, small Pmax)."""
+    for q in range(L):
+        hist[task, abs(np.int64(acc[q]))] += 1
+
+
+@njit
+def _cal_err(acc, L, b, nearest, errs, task):
+    """Exact squared error of the calibrated ADC for every window k (calibration, large Pmax).
+
+    errs[task, k] holds three partial sums of e^2 split at 2^16 (e = |q - p| < 2^32, so e^2
+    could overflow int64): sum eh^2, sum eh*el and sum el^2 with e = eh * 2^16 + el.
+    """
+    nk = errs.shape[1]
+    cmax = (np.int64(1) << b) - 1
+    for q in range(L):
+        a = abs(np.int64(acc[q]))
+        if a == 0:
+            continue
+        for k in range(nk):
+            half = ((np.int64(1) << k) >> 1) * nearest
+            e = abs((min((a + half) >> k, cmax) << k) - a)
+            eh = e >> 16
+            el = e & 0xFFFF
+            errs[task, k, 0] += eh * eh
+            errs[task, k, 1] += eh * el
+            errs[task, k, 2] += el * el
+
+
+@njit
+def _flush(ybuf, block, SP, NB, y, m, n0, N):
+    """y[m, n0 + beta*B + j] += sum over slices of ybuf[j*U + sp*NB + beta] (n < N only)."""
+    U = SP * NB
+    for j in range(block):
+        for sp in range(SP):
+            base = j * U + sp * NB
+            for beta in range(NB):
+                n = n0 + beta * block + j
+                if n < N:
+                    y[m, n] += ybuf[base + beta]
+
+
+@njit_parallel
+def mvm_tiles(
+    pat, nz, wsl, spw, pw, rows, Pmax, gs, d, use_table, kind, k_fixed, b, block, nearest,
+    want_stats, mode, fast, nc, mc, y, stats, hist, errs,
+):  # fmt: skip
+    """Parallel driver over (output chunk, vector chunk) tasks; see the module docstring.
+
+    pat, nz: from ``plane_patterns``; Pmax: the largest partial sum. wsl: (K, SP, Np) slice
+    values in the accumulator dtype, Np = N rounded up to a multiple of ``block`` (zero columns)
+    for bfp, else N.
+    spw: (SP,) int64 signed slice weights; pw: (P,) int64 plane weights.
+    kind/k_fixed/b/block/nearest: the ADC (k_fixed for ideal, linear, calibrated; block is 1
+    for every scheme but bfp). mode: MODE_MVM accumulates into y (M, N) int64 and stats
+    (tasks, N_STAT); MODE_CAL_HIST into hist (tasks, Pmax + 1); MODE_CAL_ERR into
+    errs (tasks, nk, 3). fast: use the float32 ADC path (only when its bounds hold, see
+    above). nc: outputs per task (a multiple of block); mc: vectors per task.
+    """
+    M, T, P, G = pat.shape
+    K, SP, Np = wsl.shape
+    N = y.shape[1]
+    n_nch = (Np + nc - 1) // nc
+    n_mch = (M + mc - 1) // mc
+    npat = (1 << (gs * d)) if use_table else 1
+    half_fixed = ((np.int64(1) << k_fixed) >> 1) * nearest
+    cmax = (np.int64(1) << b) - 1 if kind != 0 else np.int64(1) << 62
+    kmax = max(0, 64 - leading_zeros(np.uint64(max(1, Pmax))) - b)  # largest rar window F - b
+    # float32 constants of the fast path (exact powers of two; no pow() in the loops)
+    sc_f = np.float32(np.int64(1) << k_fixed)
+    inv_f = np.float32(1.0) / sc_f
+    hf_f = np.float32(0.5) * sc_f if nearest else np.float32(0.0)
+    cm_f = np.float32(cmax)
+    s_rar = np.float32(1.0) / np.float32(np.int64(1) << (b - 1))
+    for task in prange(n_nch * n_mch):
+        nci = task % n_nch
+        mci = task // n_nch
+        n0 = nci * nc
+        nlen = min(nc, Np - n0)
+        NB = nlen // block
+        U = SP * NB
+        L = SP * nlen
+        m0 = mci * mc
+        m1 = min(M, m0 + mc)
+        wt = np.zeros((G * gs, SP * nc), wsl.dtype)
+        # a group sums at most gs * (2^d - 1) * (2^c - 1) <= 90 (d <= 2, gs * d = 4, c <= 4):
+        # int8 entries halve the bytes read per partial sum (the table is read from L2)
+        table = np.zeros((G if use_table else 1, npat, SP * nc), np.int8)
+        acc = np.zeros(SP * nc, wsl.dtype)
+        ybuf = np.zeros(SP * nc, np.int64)
+        ybuf_f = np.zeros(SP * nc, np.float32)
+        af = np.zeros(SP * nc, np.float32)
+        scf = np.zeros(SP * nc, np.float32)
+        invf = np.zeros(SP * nc, np.float32)
+        ai = af.view(np.int32)
+        sci = scf.view(np.int32)
+        invi = invf.view(np.int32)
+        cnt = np.zeros((2 + kmax + 1, SP * nc), np.float32)
+        rar_conv = 0
+        kb = np.zeros(SP * nc, np.int64)
+        # wv[i, lane] = plane weight * signed slice weight of the lane
+        wv = np.empty((P, SP * nc), np.int64)
+        members = np.zeros(SP * nc, np.int64)  # real outputs in the block of each lane
+        for i in range(P):
+            for j in range(block):
+                for sp in range(SP):
+                    for beta in range(NB):
+                        wv[i, j * U + sp * NB + beta] = pw[i] * spw[sp]
+        for sp in range(SP):
+            for beta in range(NB):
+                members[sp * NB + beta] = max(0, min(block, N - (n0 + beta * block)))
+        sat = 0
+        rz = 0
+        for t in range(T):
+            _gather_weights(wsl, t * rows, n0, nlen, block, wt)
+            if use_table:
+                _build_table(wt, gs, d, L, table)
+            for m in range(m0, m1):
+                live = 0
+                for i in range(P):
+                    live += nz[m, t, i]
+                if live == 0:
+                    continue
+                for q in range(L):
+                    ybuf[q] = 0
+                    ybuf_f[q] = 0
+                for i in range(P):
+                    if nz[m, t, i] == 0:
+                        continue  # an all-zero plane: skipped, no conversions
+                    if use_table:
+                        _sum_table(table, pat, m, t, i, L, acc)
+                    else:
+                        _sum_direct(wt, pat, m, t, i, L, acc)
+                    if mode == MODE_SUMS:
+                        continue
+                    elif mode == MODE_CAL_HIST:
+                        _cal_hist(acc, L, hist, task)
+                    elif mode == MODE_CAL_ERR:
+                        _cal_err(acc, L, b, nearest, errs, task)
+                    elif fast and kind == RAR:
+                        _adcf_rar(acc, L, np.float32(pw[i]), s_rar, kmax, nearest, af, ai, scf,
+                                  sci, invf, invi, ybuf_f, want_stats, cnt)  # fmt: skip
+                        rar_conv += L
+                    elif fast and kind == BFP:
+                        _adcf_bfp(acc, block, U, np.float32(pw[i]), b, nearest, kb, scf, sci,
+                                  invf, invi, ybuf_f, want_stats, cnt)  # fmt: skip
+                        if want_stats:
+                            for u in range(U):
+                                stats[task, ST_HIST + kb[u]] += members[u]
+                    elif fast:
+                        _adcf_fixed(acc, L, np.float32(pw[i]), sc_f, inv_f, hf_f, cm_f, ybuf_f,
+                                    want_stats, cnt)  # fmt: skip
+                    elif kind == RAR:
+                        _adc_rar(acc, L, wv, i, b, nearest, ybuf)
+                        if want_stats:
+                            _hist_rar(acc, L, b, kmax, stats, task)
+                    elif kind == BFP:
+                        rz += _adc_bfp(acc, block, U, wv, i, b, nearest, kb, ybuf)
+                        if want_stats:
+                            for u in range(U):
+                                stats[task, ST_HIST + kb[u]] += members[u]
+                    else:
+                        s1, s2 = _adc_fixed(acc, L, wv, i, k_fixed, half_fixed, cmax, ybuf)
+                        sat += s1
+                        rz += s2
+                if mode == MODE_MVM and fast:
+                    _flushf(ybuf_f, block, SP, NB, spw, y, m, n0, N)
+                elif mode == MODE_MVM:
+                    _flush(ybuf, block, SP, NB, y, m, n0, N)
+            if fast and want_stats and mode == MODE_MVM:
+                _flush_counts(cnt, L, kind, kmax, rar_conv, stats, task)
+                rar_conv = 0
+        stats[task, ST_SAT] += sat
+        stats[task, ST_RZ] += rz
