@@ -45,6 +45,11 @@ def _split(model_name: str, dataset_key: str, split: str) -> Dataset:
     return load_dataset(json.loads(dataset_key), split, model=_model(model_name))
 
 
+def _images_key(point: Point) -> tuple:
+    """What a point's model and test images depend on."""
+    return (point.model, _dataset_key(point.dataset), point.samples, point.seed)
+
+
 def test_images(point: Point) -> Dataset:
     """The ``samples`` test images of a point, drawn with its ``seed``."""
     data = _split(point.model, _dataset_key(point.dataset), "test")
@@ -83,8 +88,7 @@ def _reference_accuracies(point: Point) -> tuple[float, float]:
 def reference_accuracies(point: Point) -> tuple[float, float]:
     """Float and ideal-ADC accuracy; cached on what they depend on (not the ADC settings)."""
     c = point.cim
-    data_key = (point.model, _dataset_key(point.dataset), point.samples, point.seed)
-    key = ("reference", *data_key, point.quant, c.weight_bits, c.input_bits)
+    key = ("reference", *_images_key(point), point.quant, c.weight_bits, c.input_bits)
     return _memo(key, lambda: _reference_accuracies(point))
 
 
@@ -123,14 +127,12 @@ def _sqnr(reports: dict[str, LayerReport]) -> tuple[float, int]:
     return (float(np.mean(finite)) if finite else math.inf), exact
 
 
-def cim_pass(
-    point: Point, x: np.ndarray, windows: dict[str, int] | None, progress: Progress | None = None
-) -> tuple[np.ndarray, dict[str, LayerReport]]:
-    """Logits and per-layer reports of the CIM backend on images ``x``."""
-    model = _model(point.model)
+def _cim_pass(point: Point, progress: Progress | None) -> tuple[np.ndarray, dict[str, LayerReport]]:
+    model, data = _model(point.model), test_images(point)
+    windows, _, _ = adc_windows(point)
     calib = calib_images(point) if point.quant.act_scales == "calibrate" else None
     return model.forward(
-        x,
+        data.x,
         "cim",
         cim=point.cim,
         quant=point.quant,
@@ -138,6 +140,19 @@ def cim_pass(
         calib_x=calib,
         collect=True,
         progress=progress,
+    )
+
+
+def cim_pass(
+    point: Point, progress: Progress | None = None
+) -> tuple[np.ndarray, dict[str, LayerReport]]:
+    """Logits and per-layer reports of the CIM backend on the point's test images.
+
+    Cached on everything but the energy settings, so that pricing one CIM design several ways
+    (presets, nodes, rates) runs the network once.
+    """
+    return _memo(
+        ("cim", *_images_key(point), point.quant, point.cim), lambda: _cim_pass(point, progress)
     )
 
 
@@ -162,8 +177,8 @@ def evaluate(
     start = time.perf_counter()
     data = test_images(point)
     acc_float, acc_ideal = reference_accuracies(point)
-    windows, calib_n, calib_s = adc_windows(point)
-    logits, reports = cim_pass(point, data.x, windows, progress)
+    _, calib_n, calib_s = adc_windows(point)
+    logits, reports = cim_pass(point, progress)
     accuracy = _accuracy(logits, data.y)
     sqnr, exact_layers = _sqnr(reports)
     record: dict[str, Any] = {
@@ -224,8 +239,8 @@ def estimate_cost(point: Point) -> dict[str, Any]:
 def measure_cost(point: Point, *, progress: Progress | None = None) -> dict[str, Any]:
     """Price a point from one CIM pass over its test images, without computing accuracy."""
     data = test_images(point)
-    windows, calib_n, calib_s = adc_windows(point)
-    _, reports = cim_pass(point, data.x, windows, progress)
+    _, calib_n, calib_s = adc_windows(point)
+    _, reports = cim_pass(point, progress)
     return {
         **cost_metrics(point, reports, len(data)),
         "samples_used": len(data),

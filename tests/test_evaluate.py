@@ -51,3 +51,17 @@ def test_measured_cost_skips_planes_that_shapes_only_converts():
     assert measured["conversions_dense"] == pytest.approx(estimate["conversions_dense"])
     assert measured["conversions"] < estimate["conversions"]
     assert measured["energy_pj"] < estimate["energy_pj"]
+
+
+def test_pricing_one_design_two_ways_runs_the_network_once(monkeypatch):
+    import bfpdse.evaluate as ev
+
+    calls = []
+    real = ev._cim_pass
+    monkeypatch.setattr(ev, "_cim_pass", lambda p, prog: calls.append(p) or real(p, prog))
+    settings = {**BASE, "samples": 8, "cim.adc": "bfp", "cim.adc_bits": 3}
+    default = evaluate(make_point(settings))
+    isaac = evaluate(make_point({**settings, "energy.preset": "isaac"}))
+    assert len(calls) == 1
+    assert isaac["accuracy"] == default["accuracy"]
+    assert isaac["energy_adc_pj"] != default["energy_adc_pj"]
