@@ -9,6 +9,7 @@ integer times 1/255. ``bfpdse train`` (``bfpdse.nn.zoo.train``) rebuilds the fil
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,25 @@ ZOO_DIR = Path(__file__).resolve().parent
 # The zoo's model names, in the order shown to users.
 NAMES: tuple[str, ...] = ("lenet5", "resnet20")
 
-__all__ = ["NAMES", "ZOO_DIR", "zoo_card", "zoo_path"]
+__all__ = ["NAMES", "TRAIN_DEFAULTS", "ZOO_DIR", "TrainSettings", "zoo_card", "zoo_path"]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Settings of one training run (``bfpdse train``)."""
+
+    epochs: int
+    batch_size: int  # images per SGD step
+    lr: float  # peak learning rate of the one-cycle schedule
+    seed: int = 0  # seeds the weight init, the data order and the augmentation
+    threads: int = 1  # torch CPU threads (one is the fastest on a shared, busy CPU)
+
+
+# The settings that built the shipped files (the defaults of ``bfpdse train``).
+TRAIN_DEFAULTS: dict[str, TrainSettings] = {
+    "lenet5": TrainSettings(epochs=15, batch_size=128, lr=0.05),
+    "resnet20": TrainSettings(epochs=12, batch_size=128, lr=0.1),
+}
 
 
 def _check_name(name: str) -> None:
