@@ -305,16 +305,19 @@ def export_onnx(model: nn.Module, path: Path, metadata: dict[str, str]) -> None:
     ops = {node.op_type for node in proto.graph.node}
     if not ops <= ALLOWED_OPS:
         raise RuntimeError(
-            f"exported graph uses {sorted(ops - ALLOWED_OPS)}; allowed: {ALLOWED_OPS}"
+            f"exported graph uses {sorted(ops - ALLOWED_OPS)}; allowed: {sorted(ALLOWED_OPS)}; "
+            f"the raw export is kept in {tmp}"
         )
     onnx.save(proto, str(path))
     tmp.unlink()
 
 
 def strip_identities(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """Drop the Identity nodes the exporter emits for nn.Identity shortcuts, rewiring consumers.
+    """Drop Identity nodes (no-ops), rewiring their consumers to the Identity's input.
 
-    They are no-ops, and the zoo keeps its graphs to the ops in ALLOWED_OPS.
+    The TorchScript exporter deduplicates bit-equal initializers through Identity nodes: in
+    ResNet-20 a shortcut BN bias gets the same gradients as its block's bn2 bias (both add before
+    the ReLU) and stays equal to it. The zoo keeps its graphs to the ops in ALLOWED_OPS.
     """
     graph = proto.graph
     outputs = {o.name for o in graph.output}
