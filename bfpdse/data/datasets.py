@@ -1,0 +1,327 @@
+"""Dataset loaders: the bundled Fashion-MNIST, MNIST-style IDX pairs, CIFAR-10 batches, npz.
+
+``load_dataset(name_or_spec, split)`` returns a :class:`Dataset` of float32 NCHW images and int64
+labels. A source is given as
+
+- ``"fashion-mnist"``: the copy bundled in this package (splits ``test`` and ``calib``);
+- a path string: a folder of IDX files, a folder of CIFAR-10 python batches, or an ``.npz`` file;
+- a dict ``{"format": "idx" | "cifar10" | "npz", "path": ..., "name": optional}``. For ``idx``,
+  ``path`` is a folder (``train-images-idx3-ubyte[.gz]``, ``t10k-...`` or ``test-...``, and so on)
+  or ``{"images": FILE, "labels": FILE}`` (one pair: the ``test`` split). For ``cifar10`` it is
+  the folder as distributed (``data_batch_1`` … ``data_batch_5``, ``test_batch``; pickles, so load
+  only folders you trust). For ``npz`` it is a file holding ``x`` and ``y`` (the ``test`` split;
+  ``x_train`` and ``y_train`` give a ``train`` split).
+
+Splits: ``test``, ``train`` and ``calib``. ``calib`` holds ``CALIB_SIZE`` images of the train
+split drawn without replacement with ``np.random.default_rng(CALIB_SEED)`` (in file order); it is
+what calibration uses, never the test split. The bundled copy stores that subset of the official
+train split as ``calib-*-ubyte.gz``, so it equals ``calib`` of the full dataset folder.
+
+Pixels become model inputs in one place, :func:`normalize`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bfpdse.data.idx import read_idx
+from bfpdse.errors import DataError
+
+SPLITS = ("test", "train", "calib")
+FORMATS = ("idx", "cifar10", "npz")
+BUNDLED = {"fashion-mnist": Path(__file__).resolve().parent / "fashion_mnist"}
+CALIB_SIZE = 1024
+CALIB_SEED = 0
+DEFAULT_INPUT_SCALE = 1.0 / 255.0
+
+#: file stems of IDX splits, first match wins (".gz" optional)
+_IDX_FILES = {
+    "test": (("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+             ("test-images-idx3-ubyte", "test-labels-idx1-ubyte")),
+    "train": (("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),),
+    "calib": (("calib-images-idx3-ubyte", "calib-labels-idx1-ubyte"),),
+}  # fmt: skip
+
+
+@dataclass
+class Dataset:
+    """Images ``x`` (float32, NCHW, model inputs) and labels ``y`` (int64) of one split."""
+
+    x: np.ndarray
+    y: np.ndarray
+    name: str
+    split: str
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def take(self, n: int | None, seed: int | None = None) -> Dataset:
+        """The first ``n`` images, or ``n`` drawn at random with ``seed`` (in file order)."""
+        if n is None or n >= len(self):
+            return self
+        if n < 1:
+            raise DataError(f"{self.name}: samples={n} must be at least 1")
+        if seed is None:
+            idx = np.arange(n)
+        else:
+            idx = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
+        return Dataset(self.x[idx], self.y[idx], self.name, self.split)
+
+
+# ------------------------------------------------------------------------ normalisation
+
+
+def normalize(images: np.ndarray, model: Any = None) -> np.ndarray:
+    """Model inputs (float32 NCHW) from images: the one normalisation everybody uses.
+
+    uint8 images are pixels 0 … 255; float images are pixels / 255 (in [0, 1]). The input is
+    ``pixels * input_scale`` and then ``(x - mean) / std`` per channel, with ``input_scale``,
+    ``mean`` and ``std`` from ``model`` (a bfpdse Model, or anything with those attributes);
+    without a model, ``input_scale = 1/255``, ``mean = 0`` and ``std = 1`` (inputs in [0, 1]).
+    """
+    images = np.asarray(images)
+    scale = float(getattr(model, "input_scale", DEFAULT_INPUT_SCALE))
+    if images.dtype == np.uint8:
+        x = images.astype(np.float32) * np.float32(scale)
+    else:
+        x = images.astype(np.float32)
+        if scale != DEFAULT_INPUT_SCALE:
+            x = x * np.float32(255.0 * scale)
+    if model is not None:
+        c = images.shape[1]
+        mean = np.broadcast_to(np.asarray(model.mean, dtype=np.float32).reshape(-1), (c,))
+        std = np.broadcast_to(np.asarray(model.std, dtype=np.float32).reshape(-1), (c,))
+        if np.any(mean != 0) or np.any(std != 1):
+            x = (x - mean[None, :, None, None]) / std[None, :, None, None]
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+# ------------------------------------------------------------------------ sources
+
+
+def _calib_indices(n_train: int) -> np.ndarray:
+    size = min(CALIB_SIZE, n_train)
+    return np.sort(np.random.default_rng(CALIB_SEED).choice(n_train, size=size, replace=False))
+
+
+def _check_pair(images: np.ndarray, labels: np.ndarray, where: str) -> None:
+    if labels.ndim != 1:
+        raise DataError(f"{where}: labels must be 1-D, got shape {labels.shape}")
+    if images.shape[0] != labels.shape[0]:
+        raise DataError(
+            f"{where}: {images.shape[0]} images but {labels.shape[0]} labels; the counts must match"
+        )
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"{where}: labels must be integers, got dtype {labels.dtype}")
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _idx_pair(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
+    x = read_idx(images)
+    y = read_idx(labels)
+    if x.ndim != 3:
+        raise DataError(f"{images}: expected IDX images of shape (n, H, W), got {x.shape}")
+    _check_pair(x, y, f"{images} and {labels}")
+    return x[:, None, :, :], y
+
+
+def _load_idx(path: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(path, dict):
+        if set(path) != {"images", "labels"}:
+            raise DataError(f"idx path {path!r}: expected keys 'images' and 'labels'")
+        if split != "test":
+            raise DataError(
+                f"idx path {path!r} holds one pair of files, served as split 'test'; "
+                f"split {split!r} needs a folder with train-*-ubyte files"
+            )
+        return _idx_pair(Path(path["images"]), Path(path["labels"]))
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder of IDX files")
+    for img_stem, lbl_stem in _IDX_FILES[split]:
+        img, lbl = _find(folder, img_stem), _find(folder, lbl_stem)
+        if img is not None and lbl is not None:
+            return _idx_pair(img, lbl)
+        if img is not None or lbl is not None:
+            missing = lbl_stem if img is not None else img_stem
+            raise DataError(f"{folder}: found one file of split {split!r} but not {missing}[.gz]")
+    if split == "calib":
+        x, y = _load_idx(folder, "train")
+        idx = _calib_indices(len(y))
+        return x[idx], y[idx]
+    expected = " or ".join(f"{a}[.gz] + {b}[.gz]" for a, b in _IDX_FILES[split])
+    raise DataError(f"{folder}: no {split} split; expected {expected}")
+
+
+def _unpickle(path: Path) -> dict:
+    if not path.is_file():
+        raise DataError(f"{path}: missing CIFAR-10 batch file")
+    try:
+        with path.open("rb") as f:
+            return pickle.load(f, encoding="bytes")
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read as a CIFAR-10 python batch ({exc})") from None
+
+
+def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    d = _unpickle(path)
+    data = d.get(b"data", d.get("data")) if isinstance(d, dict) else None
+    labels = d.get(b"labels", d.get("labels")) if isinstance(d, dict) else None
+    if data is None or labels is None:
+        raise DataError(f"{path}: a CIFAR-10 batch must hold 'data' and 'labels'")
+    data = np.asarray(data)
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.dtype != np.uint8:
+        raise DataError(
+            f"{path}: 'data' must be uint8 of shape (n, 3072), got {data.dtype} {data.shape}"
+        )
+    y = np.asarray(labels)
+    _check_pair(data, y, str(path))
+    return data.reshape(-1, 3, 32, 32), y
+
+
+def _load_cifar(path: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder of CIFAR-10 batches")
+    if split == "test":
+        return _cifar_batch(folder / "test_batch")
+    parts = [_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
+    x = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    if split == "calib":
+        idx = _calib_indices(len(y))
+        return x[idx], y[idx]
+    return x, y
+
+
+def _load_npz(path: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {key: f[key] for key in f.files}
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such npz file") from None
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read as npz ({exc})") from None
+    keys = ("x", "y") if split == "test" else ("x_train", "y_train")
+    if split == "test" and "x" not in arrays and "x_test" in arrays:
+        keys = ("x_test", "y_test")
+    if any(k not in arrays for k in keys):
+        raise DataError(
+            f"{path}: split {split!r} needs arrays {keys[0]!r} and {keys[1]!r}; "
+            f"the file holds {sorted(arrays)}"
+        )
+    x, y = arrays[keys[0]], arrays[keys[1]]
+    if x.dtype != np.uint8 and x.dtype.kind != "f":
+        raise DataError(
+            f"{path}: {keys[0]} must be uint8 pixels or floats in [0, 1], got {x.dtype}"
+        )
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+        x = x.transpose(0, 3, 1, 2)  # NHWC as numpy users often store it
+    elif x.ndim != 4:
+        raise DataError(f"{path}: {keys[0]} must be (n, H, W) or (n, C, H, W), got {x.shape}")
+    _check_pair(x, y, f"{path} ({keys[0]}, {keys[1]})")
+    if split == "calib":
+        idx = _calib_indices(len(y))
+        return x[idx], y[idx]
+    return x, y
+
+
+_LOADERS = {"idx": _load_idx, "cifar10": _load_cifar, "npz": _load_npz}
+
+
+def _parse_source(name_or_spec: Any) -> tuple[str, Any, str]:
+    """(format, path, display name) of a dataset name, path or spec dict."""
+    if isinstance(name_or_spec, dict):
+        extra = set(name_or_spec) - {"format", "path", "name"}
+        if extra or "format" not in name_or_spec or "path" not in name_or_spec:
+            raise DataError(
+                f"dataset spec {name_or_spec!r}: expected keys 'format' and 'path' (and an "
+                f"optional 'name'){'; unknown: ' + ', '.join(sorted(extra)) if extra else ''}"
+            )
+        fmt = name_or_spec["format"]
+        if fmt not in FORMATS:
+            raise DataError(f"dataset format {fmt!r} is unknown: allowed {', '.join(FORMATS)}")
+        path = name_or_spec["path"]
+        default = Path(path).stem if not isinstance(path, dict) else Path(path["images"]).stem
+        return fmt, path, str(name_or_spec.get("name", default))
+    if isinstance(name_or_spec, str) and name_or_spec in BUNDLED:
+        return "idx", BUNDLED[name_or_spec], name_or_spec
+    path = Path(name_or_spec)
+    if path.suffix == ".npz":
+        return "npz", path, path.stem
+    if path.is_dir():
+        fmt = (
+            "cifar10"
+            if (path / "test_batch").exists() or (path / "data_batch_1").exists()
+            else "idx"
+        )
+        return fmt, path, path.name
+    raise DataError(
+        f"dataset {str(name_or_spec)!r} is neither a bundled dataset ({', '.join(BUNDLED)}) nor "
+        "an existing folder or .npz file"
+    )
+
+
+def load_images(name_or_spec: Any, split: str = "test") -> tuple[np.ndarray, np.ndarray, str]:
+    """Raw images (uint8 or float NCHW), int64 labels and the display name of a split."""
+    if split not in SPLITS:
+        raise DataError(f"split {split!r} is unknown: allowed {', '.join(SPLITS)}")
+    fmt, path, name = _parse_source(name_or_spec)
+    if split == "train" and name in BUNDLED and path == BUNDLED[name]:
+        raise DataError(
+            f"the bundled {name} has only the splits test and calib; for train, give the full "
+            "folder: {format: idx, path: DIR}"
+        )
+    x, y = _LOADERS[fmt](path, split)
+    return x, y.astype(np.int64), name
+
+
+def load_dataset(name_or_spec: Any, split: str = "test", *, model: Any = None) -> Dataset:
+    """Load one split as model inputs (see the module docs for sources and splits).
+
+    With ``model`` the images are normalised as it was trained (:func:`normalize`) and must have
+    its input shape; without, they are pixels / 255 in [0, 1]. Bad data raises DataError.
+    """
+    x, y, name = load_images(name_or_spec, split)
+    if model is not None and tuple(x.shape[1:]) != tuple(model.input_shape):
+        got = "x".join(map(str, x.shape[1:]))
+        want = "x".join(map(str, model.input_shape))
+        raise DataError(
+            f"dataset {name!r} ({split}) has images of {got} (CxHxW) but model "
+            f"{getattr(model, 'name', '?')!r} expects {want}"
+        )
+    return Dataset(normalize(x, model), y, name, split)
+
+
+# ------------------------------------------------------------------------ writing
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> Path:
+    """Write a uint8 array as an IDX file (gzip-compressed, reproducibly, if ``.gz``)."""
+    path = Path(path)
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape
+    )
+    data = header + array.tobytes()
+    if path.suffix == ".gz":
+        with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+    return path

@@ -1,0 +1,573 @@
+"""Running a model: the float, int and cim backends, per-layer reports, ADC window calibration.
+
+One interpreter (:func:`run_graph`) walks the graph; the backends differ only in how a conv or
+linear node computes its output:
+
+- ``float``: im2col + float32 BLAS on the unfolded graph (BN kept as its own op).
+- ``int``: the BN-folded, quantized graph (``quantize.py``); ``x_int @ w_int`` by BLAS in the
+  smallest float dtype that is exact for the layer's largest possible sum (see
+  ``quantize.exact_dtype``), then dequantized.
+- ``cim``: the same, with ``x_int @ w_int`` replaced by one ``crossbar_mvm`` call per layer and
+  batch (per group for grouped convolutions), rows of x = output positions, K in (C, kh, kw)
+  order. ``cols`` of the CIMConfig does not change the numbers (SPEC.md), so a layer is not cut
+  into column tiles here. With ``adc="ideal"`` the accumulators, hence the logits, equal ``int``'s.
+
+Images run in batches (``batch_size``) to bound memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bfpdse.cim import CIMConfig, CIMStats, calibrate_window, crossbar_mvm
+from bfpdse.errors import DataError, ModelError, SpecError
+from bfpdse.nn import ops
+from bfpdse.nn.graph import MVM_OPS, Graph, Node, bn_affine, fold_batchnorm
+from bfpdse.nn.quantize import (
+    QuantConfig,
+    QuantizedModel,
+    QuantLayer,
+    bn_bounds,
+    nonnegative_tensors,
+    percentile_bound,
+    quantize_activation,
+    quantize_graph,
+    topk_size,
+)
+
+BACKENDS = ("float", "int", "cim")
+#: images per batch: bounds the im2col matrices (about 100 * 784 * 576 values for resnet20)
+DEFAULT_BATCH = 100
+#: rows (output positions) per layer that calibrate_windows hands to calibrate_window
+DEFAULT_WINDOW_VECTORS = 8192
+
+Progress = Callable[[int, int], None]
+
+
+# ------------------------------------------------------------------------ reports
+
+
+@dataclass
+class LayerReport:
+    """What one conv/linear layer did on the crossbar, summed over the images run.
+
+    ``k`` and ``n`` are the rows and columns of the layer's weight matrix per group (a grouped
+    convolution maps ``groups`` such matrices); ``vectors`` counts input vectors (output
+    positions) per group. The powers are sums over every output value of this layer's integer
+    accumulator: ``signal_power = sum(y_ideal^2)`` and ``noise_power = sum((y - y_ideal)^2)``,
+    with ``y_ideal`` the exact ``x_int @ w_int`` of the same inputs.
+    """
+
+    name: str
+    k: int
+    n: int
+    groups: int
+    vectors: int
+    images: int
+    stats: CIMStats
+    signal_power: float = 0.0
+    noise_power: float = 0.0
+
+    def __add__(self, other: LayerReport) -> LayerReport:
+        if not isinstance(other, LayerReport):
+            return NotImplemented
+        if (self.name, self.k, self.n, self.groups) != (other.name, other.k, other.n, other.groups):
+            raise ValueError(f"cannot add reports of layers {self.name!r} and {other.name!r}")
+        return replace(
+            self,
+            vectors=self.vectors + other.vectors,
+            images=self.images + other.images,
+            stats=self.stats + other.stats,
+            signal_power=self.signal_power + other.signal_power,
+            noise_power=self.noise_power + other.noise_power,
+        )
+
+    @property
+    def sqnr_db(self) -> float:
+        """10 log10(signal / noise) in dB; inf when the layer is exact."""
+        if self.noise_power == 0:
+            return math.inf
+        if self.signal_power == 0:
+            return -math.inf
+        return 10.0 * math.log10(self.signal_power / self.noise_power)
+
+
+def add_reports(a: dict[str, LayerReport], b: dict[str, LayerReport]) -> dict[str, LayerReport]:
+    """Layer-wise sum of two report dicts (e.g. of two batches)."""
+    out = dict(a)
+    for name, rep in b.items():
+        out[name] = out[name] + rep if name in out else rep
+    return out
+
+
+# ------------------------------------------------------------------------ interpreter
+
+
+def run_graph(graph: Graph, x: np.ndarray, mvm: Callable[[Node, np.ndarray], np.ndarray]):
+    """Run ``graph`` on NCHW float32 ``x``; ``mvm(node, input)`` computes conv/linear nodes.
+
+    Activations are NHWC inside (see ``ops``); the output comes back in ONNX layout. Tensors are
+    dropped as soon as their last reader has run.
+    """
+    readers: dict[str, int] = {}
+    for node in graph.nodes:
+        for name in node.inputs:
+            readers[name] = readers.get(name, 0) + 1
+    env = {graph.input: ops.from_onnx_layout(x)}
+    for node in graph.nodes:
+        ins = [env[name] for name in node.inputs]
+        env[node.output] = _run_node(node, ins, mvm)
+        for name in node.inputs:
+            readers[name] -= 1
+            if readers[name] == 0 and name != graph.output:
+                del env[name]
+    return ops.to_onnx_layout(env[graph.output])
+
+
+def _run_node(node: Node, ins: list[np.ndarray], mvm) -> np.ndarray:
+    op, a = node.op, node.attrs
+    x = ins[0]
+    if op in MVM_OPS:
+        return mvm(node, x)
+    if op == "bn":
+        mult, add = a["_affine32"] if "_affine32" in a else _bn32(a)
+        return x * mult + add
+    if op == "relu":
+        return np.maximum(x, 0, dtype=x.dtype)
+    if op == "clip":
+        return np.clip(x, a["lo"], a["hi"]).astype(x.dtype, copy=False)
+    if op == "maxpool":
+        return ops.maxpool(x, a)
+    if op == "avgpool":
+        return ops.avgpool(x, a)
+    if op == "gap":
+        return ops.global_avgpool(x)
+    if op == "add":
+        return x + ins[1]
+    if op == "reshape":
+        return ops.reshape(x, a["shape"])
+    raise ModelError(f"internal: unknown graph op {op!r} in node {node.name!r}")
+
+
+def _bn32(attrs: dict) -> tuple[np.ndarray, np.ndarray]:
+    mult, add = bn_affine(attrs)
+    attrs["_affine32"] = (mult.astype(np.float32), add.astype(np.float32))
+    return attrs["_affine32"]
+
+
+def _float_mvm(node: Node, x: np.ndarray) -> np.ndarray:
+    a = node.attrs
+    if node.op == "linear":
+        if "_w32" not in a:
+            a["_w32"] = np.ascontiguousarray(a["weight"], dtype=np.float32)
+        return x @ a["_w32"] + a["bias"].astype(np.float32)
+    if "_w32" not in a:
+        a["_w32"] = ops.conv_weight_matrix(np.asarray(a["weight"], np.float32), a["groups"])
+    return ops.conv_float(x, a, a["_w32"])
+
+
+# ------------------------------------------------------------------------ quantized runs
+
+
+def _layer_cols(
+    layer: QuantLayer, q: np.ndarray, dtype: np.dtype | None = None
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """(groups, M, K) integer input matrix of a layer (in ``dtype``) and its output shape."""
+    if layer.op == "linear":
+        return q[None].astype(dtype or q.dtype, copy=False), (q.shape[0],)
+    a = layer.attrs
+    cols, ho, wo = ops.im2col(
+        q, a["kernel"], a["strides"], a["pads"], a["dilations"], a["groups"], dtype=dtype
+    )
+    return cols, (q.shape[0], ho, wo)
+
+
+class _QuantRunner:
+    """The mvm callback of the int and cim backends for one design (config, windows)."""
+
+    def __init__(
+        self,
+        qm: QuantizedModel,
+        cim: CIMConfig | None,
+        windows: dict[str, int] | None,
+        collect: bool,
+        on_cols: Callable[[QuantLayer, np.ndarray], None] | None = None,
+    ) -> None:
+        self.qm = qm
+        self.cim = cim
+        self.windows = windows or {}
+        self.collect = collect
+        self.on_cols = on_cols
+        self.reports: dict[str, LayerReport] = {}
+        self.cfgs: dict[str, CIMConfig] = {}
+        self._q: dict[str, np.ndarray] = {}
+        if cim is not None:
+            for layer in qm.layers.values():
+                self.cfgs[layer.name] = layer_config(layer, cim)
+                if cim.adc == "calibrated":
+                    for key in window_keys(layer):
+                        if key not in self.windows:
+                            raise SpecError(
+                                f"cim.adc='calibrated' needs an ADC window for layer {key!r}; "
+                                "get them from Model.calibrate_windows(x_cal, cim)"
+                            )
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        self._q = {}
+        out = run_graph(self.qm.graph, x, self.mvm)
+        self._q = {}
+        return out
+
+    def quantized_input(self, layer: QuantLayer, x: np.ndarray) -> np.ndarray:
+        # a tensor read by several layers (a residual block's input) is quantized once
+        q = self._q.get(layer.input)
+        if q is None:
+            q = quantize_activation(x, layer.in_scale, layer.in_signed, self.qm.input_bits)
+            if self.cim is not None or self.on_cols is not None:
+                # the narrowest integer dtype: im2col then moves 1-2 bytes per value, not 8
+                q = q.astype(compact_dtype(self.qm.input_bits, layer.in_signed))
+            self._q[layer.input] = q
+        return q
+
+    def mvm(self, node: Node, x: np.ndarray) -> np.ndarray:
+        layer = self.qm.layers[node.name]
+        q = self.quantized_input(layer, x)
+        # patches are built straight in the dtype their consumer wants (no converting copies):
+        # the exact BLAS dtype for int, int64 for crossbar_mvm, q's own for calibration
+        if self.on_cols is not None:
+            cols, lead = _layer_cols(layer, q)
+            self.on_cols(layer, cols)
+            acc = _exact_matmul(cols, layer.w_blas)
+        elif self.cim is None:
+            cols, lead = _layer_cols(layer, q, layer.blas_dtype)
+            acc = _exact_matmul(cols, layer.w_blas)
+        else:
+            cols, lead = _layer_cols(layer, q, np.dtype(np.int64))
+            ideal = _layer_cols(layer, q, layer.blas_dtype)[0] if self.collect else None
+            acc = self._cim_matmul(layer, cols, ideal, lead[0])
+        y = acc * layer.mult + layer.bias  # float64
+        return y.astype(np.float32).reshape(*lead, -1)
+
+    def _cim_matmul(
+        self, layer: QuantLayer, cols: np.ndarray, ideal_cols: np.ndarray | None, images: int
+    ) -> np.ndarray:
+        """Accumulators of the crossbar; with ``collect``, the report against ``ideal_cols``."""
+        cfg = self.cfgs[layer.name]
+        keys = window_keys(layer)
+        parts = []
+        stats = CIMStats()
+        signal = noise = 0.0
+        for g in range(layer.groups):
+            window = self.windows.get(keys[g]) if cfg.adc == "calibrated" else None
+            y, st = crossbar_mvm(cols[g], layer.w_int[g], cfg, window=window, return_stats=True)
+            y = y.astype(np.float64)  # exact: |y| < 2^53 (checked by quantize.exact_dtype)
+            parts.append(y)
+            if self.collect:
+                stats = stats + st
+                ideal = _exact_matmul(ideal_cols[g : g + 1], layer.w_blas[g : g + 1])
+                signal += float(np.einsum("ij,ij->", ideal, ideal))
+                ideal -= y
+                noise += float(np.einsum("ij,ij->", ideal, ideal))
+        if self.collect:
+            rep = LayerReport(
+                name=layer.name,
+                k=layer.k,
+                n=layer.n,
+                groups=layer.groups,
+                vectors=cols.shape[1],
+                images=images,
+                stats=stats,
+                signal_power=signal,
+                noise_power=noise,
+            )
+            old = self.reports.get(layer.name)
+            self.reports[layer.name] = rep if old is None else old + rep
+        return parts[0] if layer.groups == 1 else np.concatenate(parts, axis=1)
+
+
+def _exact_matmul(cols: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Exact (M, N) float64 accumulators of integer cols (g, M, K) @ w (g, K, Ng)."""
+    cols = cols.astype(w.dtype, copy=False)
+    if w.shape[0] == 1:
+        acc = cols[0] @ w[0]
+    else:
+        acc = np.matmul(cols, w).transpose(1, 0, 2).reshape(cols.shape[1], -1)
+    return acc.astype(np.float64, copy=False)
+
+
+def compact_dtype(bits: int, signed: bool) -> np.dtype:
+    """The narrowest numpy integer dtype that holds activations of ``bits`` bits."""
+    if signed:
+        return np.dtype(np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32)
+    return np.dtype(np.uint8 if bits <= 8 else np.uint16 if bits <= 16 else np.uint32)
+
+
+def window_keys(layer: QuantLayer) -> list[str]:
+    """Keys of a layer's ADC windows: its name, or ``name#g`` per group of a grouped conv."""
+    if layer.groups == 1:
+        return [layer.name]
+    return [f"{layer.name}#{g}" for g in range(layer.groups)]
+
+
+def layer_config(layer: QuantLayer, cim: CIMConfig) -> CIMConfig:
+    """The CIMConfig of one layer: ``input_signed`` set from the sign of its input tensor."""
+    if layer.in_signed == cim.input_signed:
+        return cim
+    if not layer.in_signed:
+        return replace(cim, input_signed=False)
+    if cim.dac_bits != 1 or cim.input_mantissa_bits is not None:
+        raise SpecError(
+            f"layer {layer.name!r} reads the signed tensor {layer.input!r} (no Relu before it), "
+            f"which needs input_signed=True; SPEC.md allows that only with cim.dac_bits=1 and "
+            f"cim.input_mantissa_bits=None (got dac_bits={cim.dac_bits}, "
+            f"input_mantissa_bits={cim.input_mantissa_bits})"
+        )
+    return replace(cim, input_signed=True)
+
+
+# ------------------------------------------------------------------------ the model
+
+
+def _parse_floats(text: str | None, default: float, what: str, channels: int) -> np.ndarray:
+    """Per-channel floats from metadata: '0.5', '0.1,0.2,0.3' or '[0.1, 0.2, 0.3]'."""
+    if text is None or not str(text).strip():
+        return np.full(channels, default)
+    try:
+        vals = [float(v) for v in str(text).strip().strip("[]()").replace(",", " ").split()]
+    except ValueError:
+        raise ModelError(f"metadata {what}={text!r} is not a number or a list of numbers") from None
+    if len(vals) == 1:
+        vals = vals * channels
+    if len(vals) != channels:
+        raise ModelError(f"metadata {what}={text!r} has {len(vals)} values for {channels} channels")
+    return np.asarray(vals, dtype=np.float64)
+
+
+@dataclass
+class Model:
+    """An imported network: ``forward`` runs it on float32 NCHW images (see the module docs)."""
+
+    graph: Graph
+    name: str
+    path: Path
+    version: str  # the first 12 hex digits of the file's sha256
+    meta: dict[str, str]
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one input image."""
+        c, h, w = self.graph.input_shape
+        return int(c), int(h), int(w)
+
+    @property
+    def input_scale(self) -> float:
+        """Pixel scale: the input is pixels (0 … 255) * input_scale, then (x - mean) / std."""
+        text = self.meta.get("bfpdse.input_scale")
+        if text is None:
+            return 1.0 / 255.0
+        return float(_parse_floats(text, 1 / 255, "bfpdse.input_scale", 1)[0])
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Per-channel mean subtracted after scaling (``bfpdse.mean``; 0 if absent)."""
+        return _parse_floats(self.meta.get("bfpdse.mean"), 0.0, "bfpdse.mean", self.input_shape[0])
+
+    @property
+    def std(self) -> np.ndarray:
+        """Per-channel std divided by after scaling (``bfpdse.std``; 1 if absent)."""
+        return _parse_floats(self.meta.get("bfpdse.std"), 1.0, "bfpdse.std", self.input_shape[0])
+
+    @property
+    def float_accuracy(self) -> float | None:
+        """The float test accuracy recorded in the file (``bfpdse.float_accuracy``), if any."""
+        text = self.meta.get("bfpdse.float_accuracy")
+        return float(text) if text else None
+
+    def input_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel (low, high) of the input: pixels 0 and 255, scaled and normalised."""
+        a = (0.0 - self.mean) / self.std
+        b = (255.0 * self.input_scale - self.mean) / self.std
+        return np.minimum(a, b), np.maximum(a, b)
+
+    # ---------------------------------------------------------------- quantization
+
+    @property
+    def folded(self) -> Graph:
+        """The graph with BatchNorm folded into the conv/linear before it (float64 weights)."""
+        if "folded" not in self._cache:
+            self._cache["folded"] = fold_batchnorm(self.graph)
+        return self._cache["folded"]
+
+    def quantize(
+        self,
+        weight_bits: int = 8,
+        input_bits: int = 8,
+        quant: QuantConfig | None = None,
+        calib_x: np.ndarray | None = None,
+    ) -> QuantizedModel:
+        """The quantized model for these bit widths (cached per widths, config and calib data).
+
+        ``calib_x`` (float32 NCHW calibration images, never the test split) is needed only for
+        ``quant.act_scales == "calibrate"``; its first ``quant.calib_samples`` images are used.
+        """
+        quant = quant or QuantConfig()
+        fingerprint = None
+        if quant.act_scales == "calibrate":
+            if calib_x is None:
+                raise SpecError(
+                    "quant.act_scales='calibrate' needs calibration images (calib_x, from the "
+                    "dataset's calib split)"
+                )
+            calib_x = self.check_input(calib_x[: quant.calib_samples])
+            fingerprint = hashlib.sha1(calib_x.tobytes()).hexdigest()
+        key = ("quant", int(weight_bits), int(input_bits), quant, fingerprint)
+        if key not in self._cache:
+            graph = self.folded
+            lo, hi = self.input_range()
+            nonneg = nonnegative_tensors(graph, bool(np.all(lo >= 0)))
+            signed = {t: not v for t, v in nonneg.items()}
+            if quant.act_scales == "bn":
+                bounds = bn_bounds(graph, lo, hi, quant.sigmas, signed)
+            else:
+                bounds = self._calibrated_bounds(graph, calib_x, quant, signed)
+            # the network input's bound is known exactly from the pixel range
+            bounds[graph.input] = float(max(np.max(np.abs(lo)), np.max(np.abs(hi))))
+            self._cache[key] = quantize_graph(
+                graph, int(weight_bits), int(input_bits), bounds, signed, quant
+            )
+        return self._cache[key]
+
+    def _calibrated_bounds(
+        self, graph: Graph, x: np.ndarray, quant: QuantConfig, signed: dict[str, bool]
+    ) -> dict[str, float]:
+        tensors = {node.inputs[0] for node in graph.mvm_nodes()}
+        sizes = {t: x.shape[0] * int(np.prod(graph.shapes[t])) for t in tensors}
+        top: dict[str, np.ndarray] = {t: np.empty(0, np.float32) for t in tensors}
+
+        def mvm(node: Node, inp: np.ndarray) -> np.ndarray:
+            t = node.inputs[0]
+            vals = np.abs(inp).reshape(-1) if signed[t] else inp.reshape(-1)
+            k = topk_size(sizes[t], quant.percentile)
+            merged = np.concatenate([top[t], vals])
+            if merged.size > k:
+                merged = np.partition(merged, merged.size - k)[merged.size - k :]
+            top[t] = merged
+            return _float_mvm(node, inp)
+
+        for b0 in range(0, x.shape[0], DEFAULT_BATCH):
+            run_graph(graph, x[b0 : b0 + DEFAULT_BATCH], mvm)
+        return {t: percentile_bound(top[t], sizes[t], quant.percentile) for t in tensors}
+
+    # ---------------------------------------------------------------- running
+
+    def check_input(self, x: Any) -> np.ndarray:
+        """``x`` as a C-contiguous float32 (n, C, H, W) array; DataError if the shape is wrong."""
+        x = np.asarray(x)
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            dims = ", ".join(map(str, self.input_shape))
+            raise DataError(
+                f"model {self.name!r} expects images of shape (n, {dims}), "
+                f"got an array of shape {x.shape}"
+            )
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def forward(
+        self,
+        x: np.ndarray,
+        backend: str = "float",
+        *,
+        cim: CIMConfig | None = None,
+        quant: QuantConfig | None = None,
+        windows: dict[str, int] | None = None,
+        calib_x: np.ndarray | None = None,
+        collect: bool = False,
+        batch_size: int = DEFAULT_BATCH,
+        progress: Progress | None = None,
+    ) -> np.ndarray | tuple[np.ndarray, dict[str, LayerReport]]:
+        """Logits (n, classes) float32 of float32 NCHW images ``x``.
+
+        backend: ``"float"``, ``"int"`` or ``"cim"``. ``cim`` (default ``CIMConfig()``) gives
+        the bit widths of ``int`` and ``cim`` and the crossbar of ``cim``; ``quant`` the
+        quantization choices; ``windows`` the ADC windows of ``adc="calibrated"``
+        (from :meth:`calibrate_windows`); ``calib_x`` the calibration images of
+        ``quant.act_scales="calibrate"``. With ``collect=True`` (cim only) returns
+        ``(logits, {layer name: LayerReport})``. ``progress(done, total)`` is called after each
+        batch of ``batch_size`` images.
+        """
+        if backend not in BACKENDS:
+            raise SpecError(f"backend={backend!r} is unknown: allowed {', '.join(BACKENDS)}")
+        if collect and backend != "cim":
+            raise ValueError("collect=True needs backend='cim' (the reports hold CIM statistics)")
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size} must be >= 1")
+        x = self.check_input(x)
+        if backend == "float":
+            runner = None
+        else:
+            cim = cim or CIMConfig()
+            qm = self.quantize(cim.weight_bits, cim.input_bits, quant, calib_x)
+            runner = _QuantRunner(qm, cim if backend == "cim" else None, windows, collect)
+        n = x.shape[0]
+        outs = []
+        for b0 in range(0, n, batch_size):
+            xb = x[b0 : b0 + batch_size]
+            outs.append(run_graph(self.graph, xb, _float_mvm) if runner is None else runner.run(xb))
+            if progress is not None:
+                progress(min(n, b0 + batch_size), n)
+        logits = np.concatenate(outs) if outs else np.zeros((0,), np.float32)
+        if collect:
+            return logits, runner.reports
+        return logits
+
+    def calibrate_windows(
+        self,
+        x_cal: np.ndarray,
+        cim: CIMConfig,
+        quant: QuantConfig | None = None,
+        *,
+        calib_x: np.ndarray | None = None,
+        max_vectors: int = DEFAULT_WINDOW_VECTORS,
+        batch_size: int = DEFAULT_BATCH,
+        seed: int = 0,
+    ) -> dict[str, int]:
+        """ADC windows of ``adc="calibrated"``: layer name -> ``calibrate_window`` result.
+
+        Runs the int model on ``x_cal`` (calibration images, never the test split) and hands
+        each layer's integer inputs, at most ``max_vectors`` rows drawn at random (``seed``), to
+        ``calibrate_window`` with that layer's config. Grouped layers get one window per group
+        (keys ``name#g``).
+        """
+        x_cal = self.check_input(x_cal)
+        qm = self.quantize(cim.weight_bits, cim.input_bits, quant, calib_x)
+        cfgs = {name: layer_config(layer, cim) for name, layer in qm.layers.items()}
+        n = x_cal.shape[0]
+        rng = np.random.default_rng(seed)
+        kept: dict[str, list[np.ndarray]] = {name: [] for name in qm.layers}
+
+        def on_cols(layer: QuantLayer, cols: np.ndarray) -> None:
+            b = n_batch[0]
+            m = cols.shape[1]
+            take = min(m, -(-max_vectors * b // n))
+            rows = np.sort(rng.choice(m, size=take, replace=False))
+            kept[layer.name].append(cols[:, rows])
+
+        n_batch = [0]
+        runner = _QuantRunner(qm, None, None, False, on_cols=on_cols)
+        for b0 in range(0, n, batch_size):
+            xb = x_cal[b0 : b0 + batch_size]
+            n_batch[0] = xb.shape[0]
+            runner.run(xb)
+        windows: dict[str, int] = {}
+        for name, layer in qm.layers.items():
+            cols = np.concatenate(kept[name], axis=1)[:, :max_vectors]
+            for g, key in enumerate(window_keys(layer)):
+                windows[key] = int(calibrate_window(cols[g], layer.w_int[g], cfgs[name]))
+        return windows

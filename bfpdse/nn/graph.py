@@ -1,0 +1,149 @@
+"""The network graph that the engine runs: a short list of ops over named tensors.
+
+The ONNX importer (``onnx_import.py``) turns a model into a :class:`Graph`; constant sub-graphs
+are already folded, no-op nodes (Identity, Dropout) removed, and the bias of a MatMul + Add pair
+merged into one ``linear`` node. Every node has one output tensor.
+
+Shapes in ``Graph.shapes`` are ONNX (NCHW) shapes without the batch dimension. The engine keeps
+4-D activations in NHWC order internally (im2col then reads contiguous channels); ``reshape``
+converts back to NCHW before it reshapes, so results follow ONNX semantics.
+
+Ops and their ``attrs``:
+
+| op | inputs | attrs |
+|---|---|---|
+| ``conv`` | x | weight (O, I/g, kh, kw), bias (O,), strides, pads (top, left, bottom, right), dilations, groups |
+| ``linear`` | x (n, K) | weight (K, N) (x @ weight), bias (N,) |
+| ``bn`` | x | gamma, beta, mean, var, eps (per channel, axis 1 of NCHW) |
+| ``relu`` | x | |
+| ``clip`` | x | lo, hi (floats; -inf / inf when absent) |
+| ``maxpool`` | x | kernel, strides, pads (top, left, bottom, right), dilations |
+| ``avgpool`` | x | kernel, strides, pads, count_include_pad, extra (bottom, right: ceil-mode overhang) |
+| ``gap`` | x | |
+| ``add`` | a, b | |
+| ``reshape`` | x | shape (the output shape without batch) |
+
+For ``maxpool``, ceil mode is already turned into extra bottom/right padding (with -inf).
+"""  # noqa: E501
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+#: op name -> number of inputs
+OPS: dict[str, int] = {
+    "conv": 1,
+    "linear": 1,
+    "bn": 1,
+    "relu": 1,
+    "clip": 1,
+    "maxpool": 1,
+    "avgpool": 1,
+    "gap": 1,
+    "add": 2,
+    "reshape": 1,
+}
+
+#: ops whose matrix products run on the crossbar
+MVM_OPS = ("conv", "linear")
+
+
+@dataclass
+class Node:
+    """One op: ``output = op(*inputs)`` with constant ``attrs`` (see the module table)."""
+
+    op: str
+    name: str
+    inputs: tuple[str, ...]
+    output: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Graph:
+    """A network as nodes in execution order, from one input tensor to one output tensor."""
+
+    nodes: list[Node]
+    input: str
+    output: str
+    #: tensor name -> ONNX shape without batch (C, H, W) or (F,)
+    shapes: dict[str, tuple[int, ...]]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.shapes[self.input]
+
+    def consumers(self) -> dict[str, list[Node]]:
+        """Tensor name -> the nodes that read it."""
+        out: dict[str, list[Node]] = {}
+        for node in self.nodes:
+            for name in node.inputs:
+                out.setdefault(name, []).append(node)
+        return out
+
+    def producers(self) -> dict[str, Node]:
+        """Tensor name -> the node that writes it."""
+        return {node.output: node for node in self.nodes}
+
+    def mvm_nodes(self) -> list[Node]:
+        """The conv and linear nodes, in execution order."""
+        return [node for node in self.nodes if node.op in MVM_OPS]
+
+
+def bn_affine(attrs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (mult, add) of an inference BatchNormalization: y = x * mult + add."""
+    mult = attrs["gamma"] / np.sqrt(attrs["var"] + attrs["eps"])
+    return mult, attrs["beta"] - attrs["mean"] * mult
+
+
+def fold_batchnorm(graph: Graph) -> Graph:
+    """A copy of ``graph`` with each BN that follows a conv/linear (its only reader) folded in.
+
+    The folded node keeps the BN's ``gamma`` and ``beta`` under ``attrs["bn"]``: its output is
+    then distributed about N(beta_c, gamma_c^2) per channel on the training data, which the
+    data-free activation ranges use. Folding happens in float64.
+    """
+    consumers = graph.consumers()
+    producers = graph.producers()
+    rename: dict[str, str] = {}
+    nodes: list[Node] = []
+    folded: dict[str, Node] = {}  # mvm output name -> its folded copy
+    for node in graph.nodes:
+        inputs = tuple(rename.get(name, name) for name in node.inputs)
+        prev = producers.get(node.inputs[0])
+        if (
+            node.op == "bn"
+            and prev is not None
+            and prev.op in MVM_OPS
+            and len(consumers.get(prev.output, [])) == 1
+            and prev.output != graph.output
+        ):
+            mvm = folded[prev.output]
+            mult, add = bn_affine(node.attrs)
+            attrs = {k: v for k, v in mvm.attrs.items() if not k.startswith("_")}
+            if mvm.op == "conv":
+                attrs["weight"] = mvm.attrs["weight"] * mult[:, None, None, None]
+            else:
+                attrs["weight"] = mvm.attrs["weight"] * mult[None, :]
+            attrs["bias"] = mvm.attrs["bias"] * mult + add
+            attrs["bn"] = {"gamma": node.attrs["gamma"], "beta": node.attrs["beta"]}
+            mvm.attrs = attrs
+            # the folded node now writes the BN's output name
+            rename[node.output] = mvm.output
+            continue
+        # keys starting with "_" are caches of the engine (e.g. float32 weights): not copied
+        attrs = {k: v for k, v in node.attrs.items() if not k.startswith("_")}
+        new = replace(node, inputs=inputs, attrs=attrs)
+        if node.op in MVM_OPS:
+            new.attrs["weight"] = np.asarray(new.attrs["weight"], dtype=np.float64)
+            new.attrs["bias"] = np.asarray(new.attrs["bias"], dtype=np.float64)
+            folded[node.output] = new
+        nodes.append(new)
+    output = rename.get(graph.output, graph.output)
+    shapes = dict(graph.shapes)
+    for old, new_name in rename.items():
+        shapes[new_name] = graph.shapes[old]
+    return Graph(nodes=nodes, input=graph.input, output=output, shapes=shapes)

@@ -1,0 +1,408 @@
+"""Post-training quantization of a graph for the integer and CIM backends.
+
+Arithmetic (every conv/linear layer, after BatchNorm folding, see ``graph.fold_batchnorm``):
+
+- **Weights**: per output channel n, symmetric: ``s_w[n] = max_k |w[k, n]| / (2^(Wb-1) - 1)`` and
+  ``w_int = rint(w / s_w)``, so ``|w_int| <= 2^(Wb-1) - 1`` as SPEC.md requires.
+- **Activations**: one scale per tensor that feeds a conv/linear layer. A tensor that is provably
+  non-negative (after Relu, a Clip with min >= 0, pools and reshapes of such tensors, sums of such
+  tensors, an input in [0, 1]) is unsigned: ``x_int = clip(rint(x / s), 0, 2^Ab - 1)`` with
+  ``s = bound / (2^Ab - 1)``. Any other tensor is signed (two's complement, ``input_signed`` in
+  the CIM): ``clip(rint(x / s), -2^(Ab-1), 2^(Ab-1) - 1)`` with ``s = bound / (2^(Ab-1) - 1)``.
+- **Rounding**: ``rint``, round half to even (numpy's default, the fastest), for weights and
+  activations alike.
+- **Requantization**: a layer computes ``acc = x_int @ w_int`` exactly, then
+  ``y = acc * (s_x * s_w[n]) + bias[n]`` in float64 (BN already folded into w and bias), stored as
+  float32. Everything between two layers (Relu, Clip, pools, residual adds, unfolded BN, reshapes)
+  runs in float32 on these dequantized values, and the result is requantized to the scale of the
+  next layer's input tensor. Max pooling commutes with the (monotone) quantizer, so pooling before
+  or after requantization gives the same integers; average pools and adds are done in float.
+- **The network input** is ``pixels * input_scale`` (the model's ``bfpdse.input_scale``, 1/255 by
+  default), then ``(x - mean) / std``. Its bound is known exactly from that, without data; with the
+  zoo's mean 0 and std 1 and 8-bit inputs, ``s = input_scale`` and ``x_int`` are the pixels.
+
+Activation bounds (``QuantConfig.act_scales``):
+
+- ``"bn"`` (default, data-free): each channel is tracked as a Gaussian (mean, sd) through the
+  graph. After a BatchNorm the training statistics give N(beta_c, gamma_c^2); a layer without BN
+  propagates mean = W mu + b and var = W^2 sd^2 (independent inputs); Relu takes the rectified
+  Gaussian's moments; residual adds add means and variances; pools and reshapes keep them. The
+  bound of a tensor is ``max_c (mu_c + sigmas * sd_c)`` (``max_c (|mu_c| + sigmas * sd_c)`` if
+  signed), never above the hard bound from interval arithmetic over the weights.
+- ``"calibrate"``: the float model runs on ``calib_samples`` calibration images; the bound is the
+  ``percentile`` of each tensor's values (absolute values if signed): the k-th largest value with
+  k = floor(N * (1 - percentile / 100)) + 1 (nearest rank; 100 is the maximum), exact over all
+  calibration values.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bfpdse.nn.graph import MVM_OPS, Graph, Node
+from bfpdse.nn.ops import conv_weight_matrix
+
+ACT_SCALES = ("bn", "calibrate")
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """Quantization choices that are not CIM fields (bit widths come from the CIMConfig).
+
+    Invalid values raise ``ValueError`` naming the field, the value and what is allowed.
+    """
+
+    #: how activation bounds are found: "bn" (data-free, from BatchNorm statistics) or
+    #: "calibrate" (percentile of activations on calibration images)
+    act_scales: str = "bn"
+    #: "bn": the clip sits this many standard deviations above each channel's mean
+    sigmas: float = 8.0
+    #: "calibrate": calibration images used (the first ones of the calibration set)
+    calib_samples: int = 512
+    #: "calibrate": percentile of the activation values taken as the bound (100 = max)
+    percentile: float = 99.99
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.act_scales, str) or self.act_scales not in ACT_SCALES:
+            raise ValueError(
+                f"act_scales={self.act_scales!r} is unknown: allowed {', '.join(ACT_SCALES)}"
+            )
+        _check_number("sigmas", self.sigmas, 0.0, 100.0, low_open=True)
+        if isinstance(self.calib_samples, bool) or not isinstance(
+            self.calib_samples, numbers.Integral
+        ):
+            raise ValueError(f"calib_samples={self.calib_samples!r} must be an int")
+        if not 1 <= self.calib_samples <= 1_000_000:
+            raise ValueError(f"calib_samples={self.calib_samples} is out of range: 1 … 1000000")
+        _check_number("percentile", self.percentile, 0.0, 100.0, low_open=True)
+        object.__setattr__(self, "sigmas", float(self.sigmas))
+        object.__setattr__(self, "calib_samples", int(self.calib_samples))
+        object.__setattr__(self, "percentile", float(self.percentile))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain field -> value dict."""
+        return {
+            "act_scales": self.act_scales,
+            "sigmas": self.sigmas,
+            "calib_samples": self.calib_samples,
+            "percentile": self.percentile,
+        }
+
+
+def _check_number(name: str, value: Any, low: float, high: float, low_open: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+        raise ValueError(f"{name}={value!r} must be a number")
+    if (value <= low if low_open else value < low) or value > high:
+        left = "(" if low_open else "["
+        raise ValueError(f"{name}={value} is out of range: allowed {left}{low}, {high}]")
+
+
+# ------------------------------------------------------------------------ quantized layers
+
+
+@dataclass
+class QuantLayer:
+    """One conv or linear layer with integer weights, ready for the int and CIM backends."""
+
+    name: str
+    op: str  # "conv" | "linear"
+    input: str  # the input tensor's name
+    output: str
+    attrs: dict[str, Any]  # conv geometry (kernel, strides, pads, dilations, groups)
+    w_int: np.ndarray  # (groups, K, N/groups) int64, |w| <= 2^(Wb-1) - 1
+    w_blas: np.ndarray  # w_int as float32 or float64 (the exact BLAS dtype of this layer)
+    mult: np.ndarray  # (N,) float64: s_x * s_w[n]
+    bias: np.ndarray  # (N,) float64
+    in_scale: float
+    in_signed: bool
+    k: int  # rows of the weight matrix per group
+    n: int  # columns per group
+    groups: int
+    acc_bound: int  # largest possible |accumulator|: K * max|x_int| * max|w_int|
+    w_scale: np.ndarray = field(repr=False)  # (N,) float64
+
+    @property
+    def blas_dtype(self) -> np.dtype:
+        return self.w_blas.dtype
+
+
+@dataclass
+class QuantizedModel:
+    """A graph with BN folded, integer layers and one activation scale per layer input."""
+
+    graph: Graph
+    layers: dict[str, QuantLayer]  # node name -> layer, in execution order
+    act: dict[str, tuple[float, bool]]  # tensor -> (scale, signed) of every layer input
+    bounds: dict[str, float]  # tensor -> the activation bound behind the scale
+    weight_bits: int
+    input_bits: int
+    quant: QuantConfig
+
+
+def exact_dtype(bound: int) -> np.dtype:
+    """The cheapest dtype whose BLAS matmul of integers is exact when |every sum| <= bound.
+
+    With integer operands every product and every partial sum (in any order the BLAS picks) is
+    an integer no larger than ``bound`` in magnitude; float32 represents all of them exactly
+    below 2^24 and float64 below 2^53. Larger bounds use int64 (numpy's exact, slower matmul).
+    """
+    if bound < 2**24:
+        return np.dtype(np.float32)
+    if bound < 2**53:
+        return np.dtype(np.float64)
+    return np.dtype(np.int64)
+
+
+def act_qrange(bits: int, signed: bool) -> tuple[int, int]:
+    """(low, high) integer range of an activation of ``bits`` bits."""
+    if signed:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def quantize_activation(x: np.ndarray, scale: float, signed: bool, bits: int) -> np.ndarray:
+    """Integer values (as float32) of ``x`` at ``scale``: rint (half even), then clip."""
+    lo, hi = act_qrange(bits, signed)
+    q = np.rint(x / np.float32(scale))
+    return np.clip(q, lo, hi, out=q)
+
+
+def quantize_weights(w: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column symmetric quantization of (K, N) weights: (w_int int64, s_w (N,))."""
+    qmax = (1 << (bits - 1)) - 1
+    peak = np.abs(w).max(axis=0)
+    scale = np.where(peak > 0, peak / qmax, 1.0)
+    w_int = np.clip(np.rint(w / scale), -qmax, qmax).astype(np.int64)
+    return w_int, scale
+
+
+def _layer_matrix(node: Node) -> tuple[np.ndarray, int]:
+    """(groups, K, N/groups) float64 weight matrices of a folded conv/linear node."""
+    w = np.asarray(node.attrs["weight"], dtype=np.float64)
+    if node.op == "conv":
+        return conv_weight_matrix(w, node.attrs["groups"]), node.attrs["groups"]
+    return w[None], 1
+
+
+def quantize_graph(
+    graph: Graph,
+    weight_bits: int,
+    input_bits: int,
+    bounds: dict[str, float],
+    signed: dict[str, bool],
+    quant: QuantConfig,
+) -> QuantizedModel:
+    """Quantize the conv/linear layers of a BN-folded ``graph`` with the given input bounds."""
+    act: dict[str, tuple[float, bool]] = {}
+    layers: dict[str, QuantLayer] = {}
+    wmax = (1 << (weight_bits - 1)) - 1
+    for node in graph.mvm_nodes():
+        x = node.inputs[0]
+        if x not in act:
+            lo, hi = act_qrange(input_bits, signed[x])
+            bound = bounds[x]
+            act[x] = ((bound / hi) if bound > 0 else 1.0, signed[x])
+        s_x, is_signed = act[x]
+        wmat, groups = _layer_matrix(node)
+        g, k, ng = wmat.shape
+        flat = wmat.transpose(1, 0, 2).reshape(k, g * ng)  # columns in output-channel order
+        w_int, s_w = quantize_weights(flat, weight_bits)
+        w_int = np.ascontiguousarray(w_int.reshape(k, g, ng).transpose(1, 0, 2))
+        xmax = max(abs(v) for v in act_qrange(input_bits, is_signed))
+        acc_bound = k * xmax * wmax
+        dtype = exact_dtype(acc_bound)
+        attrs = {key: v for key, v in node.attrs.items() if key not in ("weight", "bias", "bn")}
+        if node.op == "conv":
+            attrs["kernel"] = tuple(node.attrs["weight"].shape[2:])
+        layers[node.name] = QuantLayer(
+            name=node.name,
+            op=node.op,
+            input=x,
+            output=node.output,
+            attrs=attrs,
+            w_int=w_int,
+            w_blas=w_int.astype(dtype),
+            mult=s_x * s_w,
+            bias=np.asarray(node.attrs["bias"], dtype=np.float64),
+            in_scale=s_x,
+            in_signed=is_signed,
+            k=k,
+            n=ng,
+            groups=groups,
+            acc_bound=acc_bound,
+            w_scale=s_w,
+        )
+    return QuantizedModel(
+        graph=graph,
+        layers=layers,
+        act=act,
+        bounds={t: bounds[t] for t in act},
+        weight_bits=weight_bits,
+        input_bits=input_bits,
+        quant=quant,
+    )
+
+
+# ------------------------------------------------------------------------ signedness
+
+
+def nonnegative_tensors(graph: Graph, input_nonneg: bool) -> dict[str, bool]:
+    """Tensor -> True if every value is provably >= 0 (static analysis of the ops)."""
+    out = {graph.input: input_nonneg}
+    for node in graph.nodes:
+        ins = [out[name] for name in node.inputs]
+        if node.op == "relu":
+            out[node.output] = True
+        elif node.op == "clip":
+            out[node.output] = node.attrs["lo"] >= 0 or ins[0]
+        elif node.op in ("maxpool", "avgpool", "gap", "reshape"):
+            out[node.output] = ins[0]
+        elif node.op == "add":
+            out[node.output] = all(ins)
+        else:  # conv, linear, bn
+            out[node.output] = False
+    return out
+
+
+# ------------------------------------------------------------------------ data-free bounds
+
+
+@dataclass
+class _Stats:
+    """Per-channel Gaussian (mu, sd) and hard interval [lo, hi] of a tensor."""
+
+    mu: np.ndarray
+    sd: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+    def widen_to_zero(self) -> _Stats:
+        return _Stats(self.mu, self.sd, np.minimum(self.lo, 0), np.maximum(self.hi, 0))
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _relu_moments(mu: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sd of max(0, X) for X ~ N(mu, sd^2), per channel."""
+    safe = np.where(sd > 0, sd, 1.0)
+    a = mu / safe
+    cdf = 0.5 * (1.0 + _erf(a / math.sqrt(2.0)))
+    pdf = np.exp(-0.5 * a * a) / math.sqrt(2.0 * math.pi)
+    mean = mu * cdf + sd * pdf
+    second = (mu * mu + sd * sd) * cdf + mu * sd * pdf
+    var = np.maximum(second - mean * mean, 0.0)
+    mean = np.where(sd > 0, mean, np.maximum(mu, 0.0))
+    return mean, np.where(sd > 0, np.sqrt(var), 0.0)
+
+
+def _mvm_stats(node: Node, s: _Stats) -> _Stats:
+    """Output stats of a folded conv/linear: BN statistics if it had a BN, else propagated."""
+    wmat, groups = _layer_matrix(node)  # (g, K, Ng)
+    if node.op == "conv":
+        if any(node.attrs["pads"]):
+            s = s.widen_to_zero()
+        kk = int(np.prod(node.attrs["weight"].shape[2:]))
+        cg = wmat.shape[1] // kk
+        # per-row stats: rows of a group run over (kh, kw, channel of the group)
+        rows = [np.tile(v.reshape(groups, cg), (1, kk)) for v in (s.mu, s.sd, s.lo, s.hi)]
+    else:
+        rows = [v[None, :] for v in (s.mu, s.sd, s.lo, s.hi)]
+    mu, sd, lo, hi = (r[:, :, None] for r in rows)  # (g, K, 1)
+    bias = np.asarray(node.attrs["bias"], dtype=np.float64)
+    hard_lo = (np.minimum(wmat * lo, wmat * hi)).sum(axis=1).reshape(-1) + bias
+    hard_hi = (np.maximum(wmat * lo, wmat * hi)).sum(axis=1).reshape(-1) + bias
+    if "bn" in node.attrs:
+        out_mu = np.asarray(node.attrs["bn"]["beta"], dtype=np.float64)
+        out_sd = np.abs(np.asarray(node.attrs["bn"]["gamma"], dtype=np.float64))
+    else:
+        out_mu = (wmat * mu).sum(axis=1).reshape(-1) + bias
+        out_sd = np.sqrt((wmat * wmat * sd * sd).sum(axis=1).reshape(-1))
+    return _Stats(out_mu, out_sd, hard_lo, hard_hi)
+
+
+def _reshape_stats(s: _Stats, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> _Stats:
+    channels_in = in_shape[0] if in_shape else 1
+    if len(out_shape) == 1 and len(in_shape) >= 1:
+        # flatten of (C, H, W): each channel's stats repeat over its H * W positions
+        per = int(np.prod(in_shape[1:], dtype=np.int64))
+        if channels_in * per == out_shape[0]:
+            return _Stats(*(np.repeat(v, per) for v in (s.mu, s.sd, s.lo, s.hi)))
+    if len(out_shape) >= 1 and out_shape[0] == channels_in:
+        return s
+    # any other reshape: every output channel gets the worst input channel
+    c = out_shape[0] if out_shape else 1
+    worst = (s.mu.max(), s.sd.max(), s.lo.min(), s.hi.max())
+    return _Stats(*(np.full(c, v) for v in worst))
+
+
+def bn_bounds(
+    graph: Graph, input_lo: np.ndarray, input_hi: np.ndarray, sigmas: float, signed: dict
+) -> dict[str, float]:
+    """Data-free bound of every conv/linear input tensor of a folded graph (module docs)."""
+    lo = np.asarray(input_lo, dtype=np.float64)
+    hi = np.asarray(input_hi, dtype=np.float64)
+    # the input as a uniform distribution over its range: only used by a first layer without BN
+    stats = {graph.input: _Stats((lo + hi) / 2, (hi - lo) / math.sqrt(12.0), lo, hi)}
+    for node in graph.nodes:
+        s = stats[node.inputs[0]]
+        if node.op in MVM_OPS:
+            out = _mvm_stats(node, s)
+        elif node.op == "bn":
+            mult = node.attrs["gamma"] / np.sqrt(node.attrs["var"] + node.attrs["eps"])
+            add = node.attrs["beta"] - node.attrs["mean"] * mult
+            a, b = s.lo * mult + add, s.hi * mult + add
+            out = _Stats(
+                node.attrs["beta"], np.abs(node.attrs["gamma"]), np.minimum(a, b), np.maximum(a, b)
+            )
+        elif node.op == "relu":
+            mu, sd = _relu_moments(s.mu, s.sd)
+            out = _Stats(mu, sd, np.maximum(s.lo, 0), np.maximum(s.hi, 0))
+        elif node.op == "clip":
+            lo_c, hi_c = node.attrs["lo"], node.attrs["hi"]
+            out = _Stats(
+                np.clip(s.mu, lo_c, hi_c),
+                s.sd,
+                np.clip(s.lo, lo_c, hi_c),
+                np.clip(s.hi, lo_c, hi_c),
+            )
+        elif node.op == "add":
+            t = stats[node.inputs[1]]
+            out = _Stats(s.mu + t.mu, np.sqrt(s.sd**2 + t.sd**2), s.lo + t.lo, s.hi + t.hi)
+        elif node.op == "reshape":
+            shapes = graph.shapes
+            out = _reshape_stats(s, shapes[node.inputs[0]], shapes[node.output])
+        elif node.op == "avgpool" and any(node.attrs["pads"]):
+            out = s.widen_to_zero()
+        else:  # maxpool, avgpool, gap: the range of the values cannot grow
+            out = s
+        stats[node.output] = out
+    bounds = {}
+    for node in graph.mvm_nodes():
+        x = node.inputs[0]
+        s = stats[x]
+        top = np.minimum(s.mu + sigmas * s.sd, s.hi)
+        if signed[x]:
+            bottom = np.maximum(s.mu - sigmas * s.sd, s.lo)
+            top = np.maximum(np.abs(top), np.abs(bottom))
+        bounds[x] = float(np.max(top)) if top.size else 0.0
+    return bounds
+
+
+def percentile_bound(values_topk: np.ndarray, n_total: int, percentile: float) -> float:
+    """Nearest-rank percentile from the largest values of a tensor (see module docs)."""
+    k = int(math.floor(n_total * (1.0 - percentile / 100.0))) + 1
+    k = min(k, values_topk.size)
+    if k <= 0:
+        return 0.0
+    return float(np.partition(values_topk, values_topk.size - k)[values_topk.size - k])
+
+
+def topk_size(n_total: int, percentile: float) -> int:
+    """How many of the largest values ``percentile_bound`` needs."""
+    return min(n_total, int(math.floor(n_total * (1.0 - percentile / 100.0))) + 1)
