@@ -6,9 +6,9 @@ that ``import bfpdse`` and ``bfpdse --help`` stay quick and do not start numba.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from bfpdse._lazy import lazy_exports
 from bfpdse._version import __version__
 from bfpdse.errors import BfpdseError, DataError, ModelError, SpecError, StoreError
 
@@ -47,13 +47,7 @@ if TYPE_CHECKING:
     from bfpdse.store import read_results  # noqa: F401
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bfpdse' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -20,16 +20,19 @@ from bfpdse.cli._point import (
     dump_json,
     image_progress,
 )
-from bfpdse.energy import COMPONENTS, component_prices
-from bfpdse.spec.point import Point
+
+if TYPE_CHECKING:
+    from bfpdse.spec.point import Point
 
 
 def breakdown_table(record: dict[str, Any], point: Point, title: str) -> Table:
     """Energy per inference by component, with each price's source."""
+    from bfpdse.energy import COMPONENTS, component_prices  # numba: load only when used
+
     total = record["energy_pj"]
     table = Table(title=escape(title))
     table.add_column("component")
-    table.add_column("energy / inference [nJ]", justify="right")
+    table.add_column("energy / inference (nJ)", justify="right")
     table.add_column("share", justify="right")
     table.add_column("source")
     sources = {name: c.source for name, c in component_prices(point.cim, point.energy).items()}

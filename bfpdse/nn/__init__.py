@@ -8,22 +8,30 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from bfpdse._lazy import lazy_exports
 from bfpdse.errors import ModelError
-from bfpdse.nn.engine import BACKENDS, LayerReport, Model, add_reports
-from bfpdse.nn.onnx_import import SUPPORTED_OPS, import_onnx, read_onnx
-from bfpdse.nn.quantize import QuantConfig, QuantizedModel
 
-__all__ = [
-    "BACKENDS",
-    "SUPPORTED_OPS",
-    "LayerReport",
-    "Model",
-    "QuantConfig",
-    "QuantizedModel",
-    "add_reports",
-    "load_model",
-]
+# Imported on first use, so that bfpdse.nn.zoo (the CLI's train help) does not load numba.
+_LAZY = {
+    "BACKENDS": "bfpdse.nn.engine",
+    "LayerReport": "bfpdse.nn.engine",
+    "Model": "bfpdse.nn.engine",
+    "add_reports": "bfpdse.nn.engine",
+    "SUPPORTED_OPS": "bfpdse.nn.onnx_import",
+    "QuantConfig": "bfpdse.nn.quantize",
+    "QuantizedModel": "bfpdse.nn.quantize",
+}
+
+__all__ = [*_LAZY, "load_model"]
+
+if TYPE_CHECKING:
+    from bfpdse.nn.engine import BACKENDS, LayerReport, Model, add_reports  # noqa: F401
+    from bfpdse.nn.onnx_import import SUPPORTED_OPS  # noqa: F401
+    from bfpdse.nn.quantize import QuantConfig, QuantizedModel  # noqa: F401
+
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 def _resolve(path_or_zoo_name: str | Path) -> tuple[Path, str]:
@@ -58,6 +66,9 @@ def load_model(path_or_zoo_name: str | Path) -> Model:
         data = path.read_bytes()
     except OSError as exc:
         raise ModelError(f"{path}: cannot read ({exc.strerror})") from None
+    from bfpdse.nn.engine import Model
+    from bfpdse.nn.onnx_import import import_onnx, read_onnx
+
     proto = read_onnx(path)
     graph = import_onnx(proto, path)
     meta = {p.key: p.value for p in proto.metadata_props}

@@ -6,8 +6,9 @@ for the store (pandas) or the progress bar.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bfpdse._lazy import lazy_exports
 
 _LAZY = {
     "run_sweep": "bfpdse.run.runner",
@@ -22,10 +23,4 @@ if TYPE_CHECKING:
     from bfpdse.spec.load import load_spec  # noqa: F401
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bfpdse.run' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
