@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bfpdse.energy.config import COMPONENTS  # each has an energy_<name>_pj column
+
 
 @dataclass(frozen=True)
 class Column:
@@ -30,16 +32,6 @@ ID_COLUMNS: tuple[Column, ...] = (
     Column("error", "string", "", "exception type and message of a failed point, else empty"),
 )
 
-#: energy components priced by bfpdse.energy; each has an energy_<name>_pj column
-ENERGY_COMPONENTS: tuple[str, ...] = (
-    "adc",
-    "array",
-    "dac",
-    "sample_hold",
-    "shift_add",
-    "bfp_logic",
-    "exponent_search",
-)
 
 METRIC_COLUMNS: tuple[Column, ...] = (
     Column("accuracy", "float64", "fraction", "top-1 accuracy with the CIM ADC, in [0, 1]"),
@@ -60,7 +52,7 @@ METRIC_COLUMNS: tuple[Column, ...] = (
     Column("energy_pj", "float64", "pJ per inference", "total energy"),
     *(
         Column(f"energy_{c}_pj", "float64", "pJ per inference", f"energy of the {c} component")
-        for c in ENERGY_COMPONENTS
+        for c in COMPONENTS
     ),
     Column("latency_ns", "float64", "ns per inference", "latency of one inference"),
     Column("area_mm2", "float64", "mm^2", "total area of the design"),
