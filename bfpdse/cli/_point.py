@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bfpdse.cli._app import console_err
-from bfpdse.spec.point import TOP_DEFAULTS, Point, make_point, parse_set
+from bfpdse.spec.point import Point, make_point, parse_set
 
 ModelOpt = Annotated[
     str | None,
@@ -112,4 +112,4 @@ def image_progress(label: str, enabled: bool = True) -> Iterator[Any]:
         yield callback
 
 
-__all__ = ["TOP_DEFAULTS", "build_point", "dump_json", "image_progress", "jsonable"]
+__all__ = ["build_point", "dump_json", "image_progress", "jsonable"]
