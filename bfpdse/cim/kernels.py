@@ -91,6 +91,39 @@ def plane_patterns(xu, rows, d, gs, pat, nz):
                 nz[m, t, i] = any_nz
 
 
+@njit_parallel
+def plane_patterns_packed(words, d, P, pat, nz):
+    """``plane_patterns`` for 8-bit plane sources and d = 1 or 2, a group's bytes read as one word.
+
+    words: (M, T, G) uint32 (d = 1, four rows per group) or uint16 (d = 2, two rows): byte r of
+    a word is the group's row r (little-endian; rows past the tile are zero). The digits of
+    plane i sit at bits 8r + i*d; two shift-ors move them to bits r*d of the pattern, so a
+    group's pattern costs a few integer operations, vectorised over the groups. Planes whose
+    digits are all zero get nz = 0 and their patterns are left unset: the driver never reads them.
+    """
+    M, T, G = words.shape
+    lo = 0x01010101 if d == 1 else 0x0303  # the low digit of every byte
+    for m in prange(M):
+        for t in range(T):
+            seen = np.int64(0)
+            for g in range(G):
+                seen |= words[m, t, g]
+            for i in range(P):
+                sh = i * d
+                if (seen >> sh) & lo == 0:
+                    nz[m, t, i] = 0
+                    continue
+                nz[m, t, i] = 1
+                for g in range(G):
+                    v = (np.int64(words[m, t, g]) >> sh) & lo
+                    if d == 1:
+                        v |= v >> 7  # bits 8, 24 -> 1, 17
+                        v |= v >> 14  # bits 16, 17 -> 2, 3
+                    else:
+                        v |= v >> 6  # bits 8-9 -> 2-3
+                    pat[m, t, i, g] = v & 0xF
+
+
 @njit
 def _gather_weights(wsl, k0, n0, nlen, block, wt):
     """wt[r, j*U + sp*NB + beta] = wsl[k0 + r, sp, n0 + beta*block + j]; rows past K are zero.

@@ -45,8 +45,9 @@ def _check_matrix(name: str, a: Any) -> np.ndarray:
 
 
 def _check_range(name: str, arr: np.ndarray, low: int, high: int, what: str) -> None:
-    if arr.size == 0:
-        return
+    info = np.iinfo(arr.dtype)
+    if arr.size == 0 or (info.min >= low and info.max <= high):
+        return  # the dtype itself keeps every value in range (uint8 for 8-bit inputs)
     lo, hi = int(arr.min()), int(arr.max())
     if lo < low or hi > high:
         raise ValueError(
@@ -75,7 +76,7 @@ def _check_args(x: Any, w: Any, cfg: CIMConfig) -> tuple[np.ndarray, np.ndarray]
         _check_range("x", x, 0, (1 << ab) - 1, f"input_bits={ab} (unsigned)")
     wmax = (1 << (wb - 1)) - 1
     _check_range("w", w, -wmax, wmax, f"weight_bits={wb}")
-    return x.astype(np.int64, copy=False), w.astype(np.int64, copy=False)
+    return x, w.astype(np.int64, copy=False)
 
 
 def _check_window(window: Any, cfg: CIMConfig) -> int:
@@ -208,22 +209,60 @@ class _Plan:
         self.batch = max(self.mc, PATTERN_BYTES // per_vec // self.mc * self.mc)
 
     def patterns(self, xu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Group patterns (M, T, P, G) and live planes (M, T, P) of the plane source xu."""
         M = xu.shape[0]
-        P = self.cfg.n_planes
-        pat = np.empty((M, self.T, P, self.G), dtype=np.uint16)
-        nz = np.empty((M, self.T, P), dtype=np.uint8)
-        kn.plane_patterns(xu, self.cfg.rows, self.cfg.dac_bits, self.gs, pat, nz)
+        cfg = self.cfg
+        # a pattern holds gs * d <= 4 bits with tables, else one digit of d <= 16 bits
+        ptype = np.uint8 if self.gs * cfg.dac_bits <= 8 else np.uint16
+        pat = np.empty((M, self.T, cfg.n_planes, self.G), dtype=ptype)
+        nz = np.empty((M, self.T, cfg.n_planes), dtype=np.uint8)
+        if xu.dtype == np.uint8 and self.use_table and np.little_endian:
+            words = self.group_words(xu)
+            kn.plane_patterns_packed(words, cfg.dac_bits, cfg.n_planes, pat, nz)
+        else:
+            xu = xu.astype(np.int64, copy=False)
+            kn.plane_patterns(xu, cfg.rows, cfg.dac_bits, self.gs, pat, nz)
         return pat, nz
+
+    def group_words(self, xu: np.ndarray) -> np.ndarray:
+        """(M, T, G) words of a uint8 plane source: the gs bytes of each row group, zero-padded."""
+        M, K = xu.shape
+        R, T, width = self.cfg.rows, self.T, self.G * self.gs
+        if K == T * R and width == R and xu.flags.c_contiguous:
+            grouped = xu.reshape(M, T, width)
+        else:
+            grouped = np.zeros((M, T, width), dtype=np.uint8)
+            for t in range(T):
+                part = xu[:, t * R : (t + 1) * R]
+                grouped[:, t, : part.shape[1]] = part
+        word = np.uint32 if self.gs == 4 else np.uint16
+        return grouped.reshape(M, T * width).view(word).reshape(M, T, self.G)
 
     def n_tasks(self, M: int) -> int:
         return (-(-self.wsl.shape[2] // self.nc)) * (-(-M // self.mc))
 
 
 def _plane_source(x: np.ndarray, cfg: CIMConfig) -> np.ndarray:
-    """x' after input blocks (SPEC step 0), as the int64 array the planes are cut from."""
+    """x' after input blocks (SPEC step 0): int8/uint8 for inputs of up to 8 bits, else int64.
+
+    The narrow dtype is what the packed-pattern kernel reads, and moves 1 byte per value.
+    """
     if cfg.input_mantissa_bits is not None:
+        x = x.astype(np.int64, copy=False)
         x = apply_input_blocks(x, cfg.rows, cfg.input_mantissa_bits, cfg.rounding == "nearest")
-    return x
+    if cfg.input_bits <= 8:
+        return x.astype(np.int8 if cfg.input_signed else np.uint8, copy=False)
+    return x.astype(np.int64, copy=False)
+
+
+def _unsigned_planes(xs: np.ndarray, cfg: CIMConfig) -> np.ndarray:
+    """The bits the planes are cut from: x' itself, or its two's complement for signed inputs."""
+    if not cfg.input_signed:
+        return np.ascontiguousarray(xs)
+    mask = (1 << cfg.input_bits) - 1
+    if xs.dtype == np.int8:
+        return xs.view(np.uint8) & np.uint8(mask)
+    return xs & mask
 
 
 def _run(
@@ -232,8 +271,7 @@ def _run(
     """Run the driver over one batch chunk xs (x' values); returns nz (M, T, P)."""
     cfg = plan.cfg
     M = xs.shape[0]
-    xu = xs & ((1 << cfg.input_bits) - 1) if cfg.input_signed else xs
-    pat, nz = plan.patterns(np.ascontiguousarray(xu))
+    pat, nz = plan.patterns(_unsigned_planes(xs, cfg))
     tasks = plan.n_tasks(M)
     scheme = get_scheme(cfg.adc)
     stats = np.zeros((tasks, kn.N_STAT), dtype=np.int64)
@@ -331,7 +369,7 @@ def _execute(x: np.ndarray, w: np.ndarray, cfg: CIMConfig, mode: int, k_fixed: i
         nz_counts += nz.sum(axis=(0, 2), dtype=np.int64)
         if cfg.weight_mapping == "offset" and mode == kn.MODE_MVM:
             # u = w + 2^(Wb-1): subtract 2^(Wb-1) * sum_k x'[m, k], exactly, in int64
-            out["y"] -= xs.sum(axis=1, keepdims=True) << (cfg.weight_bits - 1)
+            out["y"] -= xs.sum(axis=1, dtype=np.int64, keepdims=True) << (cfg.weight_bits - 1)
     return y, out, plan, nz_counts
 
 

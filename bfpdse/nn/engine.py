@@ -240,7 +240,8 @@ class _QuantRunner:
         layer = self.qm.layers[node.name]
         q = self.quantized_input(layer, x)
         # patches are built straight in the dtype their consumer wants (no converting copies):
-        # the exact BLAS dtype for int, int64 for crossbar_mvm, q's own for calibration
+        # the exact BLAS dtype for int; q's own (1 byte for 8-bit inputs) for crossbar_mvm
+        # and calibration
         if self.on_cols is not None:
             cols, lead = _layer_cols(layer, q)
             self.on_cols(layer, cols)
@@ -249,16 +250,13 @@ class _QuantRunner:
             cols, lead = _layer_cols(layer, q, layer.blas_dtype)
             acc = _exact_matmul(cols, layer.w_blas)
         else:
-            cols, lead = _layer_cols(layer, q, np.dtype(np.int64))
-            ideal = _layer_cols(layer, q, layer.blas_dtype)[0] if self.collect else None
-            acc = self._cim_matmul(layer, cols, ideal, lead[0])
+            cols, lead = _layer_cols(layer, q)
+            acc = self._cim_matmul(layer, cols, lead[0])
         y = acc * layer.mult + layer.bias  # float64
         return y.astype(np.float32).reshape(*lead, -1)
 
-    def _cim_matmul(
-        self, layer: QuantLayer, cols: np.ndarray, ideal_cols: np.ndarray | None, images: int
-    ) -> np.ndarray:
-        """Accumulators of the crossbar; with ``collect``, the report against ``ideal_cols``."""
+    def _cim_matmul(self, layer: QuantLayer, cols: np.ndarray, images: int) -> np.ndarray:
+        """Accumulators of the crossbar; with ``collect``, the report against exact cols @ w."""
         cfg = self.cfgs[layer.name]
         keys = window_keys(layer)
         parts = []
@@ -271,7 +269,7 @@ class _QuantRunner:
             parts.append(y)
             if self.collect:
                 stats = stats + st
-                ideal = _exact_matmul(ideal_cols[g : g + 1], layer.w_blas[g : g + 1])
+                ideal = _exact_matmul(cols[g : g + 1], layer.w_blas[g : g + 1])
                 signal += float(np.einsum("ij,ij->", ideal, ideal))
                 ideal -= y
                 noise += float(np.einsum("ij,ij->", ideal, ideal))

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive import apply_input_blocks, naive_mvm
 
-from bfpdse.cim import CIMConfig, crossbar_mvm
+from bfpdse.cim import CIMConfig, crossbar_mvm, mvm
 
 from .cases import MAPPINGS, SCHEMES, Case, cases, full_bits
 
@@ -195,3 +195,32 @@ def test_input_block_by_hand() -> None:
     w = np.eye(7, dtype=np.int64)
     np.testing.assert_array_equal(crossbar_mvm(x, w, cfg), [[6, 2, 0, 192, 192, 0, 0]])
     np.testing.assert_array_equal(naive_mvm(x, w, cfg)[0], [[6, 2, 0, 192, 192, 0, 0]])
+
+
+# -- the two routes to the input-plane patterns -------------------------------------------------
+
+
+@given(
+    rows=st.integers(1, 40),
+    d=st.sampled_from([1, 2]),
+    input_bits=st.integers(2, 8),
+    shape=st.tuples(st.integers(1, 9), st.integers(1, 90)),
+    seed=st.integers(0, 2**32 - 1),
+    sparsity=st.floats(0.0, 1.0),
+)
+def test_packed_patterns_equal_the_general_kernel(
+    rows: int, d: int, input_bits: int, shape: tuple[int, int], seed: int, sparsity: float
+) -> None:
+    # 8-bit plane sources take the word-at-a-time kernel; it must give the general kernel's
+    # patterns on every live plane, and the same live planes (K not a multiple of R, R not a
+    # multiple of the group size, dead planes)
+    d = min(d, input_bits)
+    cfg = CIMConfig(rows=rows, input_bits=input_bits, dac_bits=d, adc="ideal")
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 1 << input_bits, size=shape) * (rng.random(shape) >= sparsity)
+    plan = mvm._Plan(np.zeros((shape[1], 1), np.int64), cfg, shape[0])
+    pat8, nz8 = plan.patterns(x.astype(np.uint8))
+    pat, nz = plan.patterns(x.astype(np.int64))
+    np.testing.assert_array_equal(nz8, nz)
+    live = nz.astype(bool)
+    np.testing.assert_array_equal(pat8[live], pat[live])
