@@ -35,7 +35,7 @@ import numpy as np
 from numba import prange
 from numba.cpython.unsafe.numbers import leading_zeros
 
-from bfpdse.cim.adc import BFP, RAR
+from bfpdse.cim.adc import BFP, IDEAL, RAR
 from bfpdse.cim.jit import njit, njit_parallel
 
 #: layout of a task's row of counters: saturated, rounded_to_zero, window_hist[0..32]
@@ -193,19 +193,13 @@ def _sum_direct(wt, pat, m, t, i, L, acc):
 def _adc_fixed(acc, L, wv, i, k, half, cmax, ybuf):
     """ideal / linear / calibrated: one window k; code = min(rnd(|p|, k), cmax).
 
-    Adds wv[i, q] * q to ybuf[q]; returns (saturated, rounded_to_zero).
+    Adds wv[i, q] * q to ybuf[q].
     """
-    sat = 0
-    rz = 0
     for q in range(L):
         p = np.int64(acc[q])
-        a = abs(p)
-        c = (a + half) >> k
-        sat += c > cmax
-        rz += (c == 0) & (a != 0)
-        v = min(c, cmax) << k
+        c = min((abs(p) + half) >> k, cmax)
+        v = c << k
         ybuf[q] += wv[i, q] * (v if p >= 0 else -v)
-    return sat, rz
 
 
 @njit
@@ -221,28 +215,10 @@ def _adc_rar(acc, L, wv, i, b, nearest, ybuf):
 
 
 @njit
-def _hist_rar(acc, L, b, kmax, stats, task):
-    """window_hist of rar: one count per conversion at its window k.
+def _block_windows(acc, block, U, b, kb):
+    """bfp: kb[u] = max(0, msb(max |p|) - b + 1) over the block's lanes u, u + U, ...
 
-    k >= kk exactly when |p| >= 2^(b - 1 + kk), so counting |p| over kmax thresholds gives the
-    histogram with vectorised compares instead of a scatter per value.
-    """
-    above_prev = L
-    for kk in range(1, kmax + 1):
-        thr = np.int64(1) << (b - 1 + kk)
-        cnt = 0
-        for q in range(L):
-            cnt += abs(np.int64(acc[q])) >= thr
-        stats[task, ST_HIST + kk - 1] += above_prev - cnt
-        above_prev = cnt
-    stats[task, ST_HIST + kmax] += above_prev
-
-
-@njit
-def _adc_bfp(acc, block, U, wv, i, b, nearest, kb, ybuf):
-    """bfp: the B members of a block (lanes u, u + U, ...) share k = max(0, msb(max|p|) - b + 1).
-
-    kb[:U] gets each block's window; returns rounded_to_zero.
+    An all-zero block has msb = -1 and gets k = 0.
     """
     for u in range(U):
         kb[u] = 0
@@ -251,20 +227,20 @@ def _adc_bfp(acc, block, U, wv, i, b, nearest, kb, ybuf):
         for u in range(U):
             kb[u] = max(kb[u], abs(np.int64(acc[off + u])))
     for u in range(U):
-        kb[u] = max(np.int64(0), _msb(kb[u]) - b + 1)  # an all-zero block: msb = -1, k = 0
-    rz = 0
+        kb[u] = max(np.int64(0), _msb(kb[u]) - b + 1)
+
+
+@njit
+def _adc_bfp(acc, block, U, wv, i, nearest, kb, ybuf):
+    """bfp with the block windows kb[:U] (from ``_block_windows``): code = rnd(|p|, k_block)."""
     for j in range(block):
         off = j * U
         for u in range(U):
             p = np.int64(acc[off + u])
-            a = abs(p)
             k = kb[u]
             half = ((np.int64(1) << k) >> 1) * nearest
-            c = (a + half) >> k
-            rz += (c == 0) & (a != 0)
-            v = c << k
+            v = ((abs(p) + half) >> k) << k
             ybuf[off + u] += wv[i, off + u] * (v if p >= 0 else -v)
-    return rz
 
 
 # ---- float32 fast path of the ADC (exact under the bounds checked by the caller) ----------------
@@ -275,34 +251,19 @@ def _adc_bfp(acc, block, U, wv, i, b, nearest, kb, ybuf):
 # every integer operation to int64). Windows are applied as multiplies by exact powers of two (a
 # division would not vectorise). rnd(a, k) = floor((a + h) * 2^-k) with h = 2^(k-1) (nearest) or
 # 0 (floor); for k = 0 and nearest h = 1/2 gives floor(a + 1/2) = a, so h = 2^k / 2 serves every k.
-# Statistics go to per-lane float32 counters ``cnt`` (vertical adds vectorise, an integer
-# reduction of float compares does not); the driver sums them into int64 once per tile, while
-# every lane counts at most mc * P < 2^24 events. cnt rows: 0 saturated, 1 rounded to zero,
-# 1 + kk: rar conversions with k >= kk.
 
 
 @njit
-def _adcf_fixed(acc, L, pwf, sc, inv, hf, cm, ybuf, want_stats, cnt):
+def _adcf_fixed(acc, L, pwf, sc, inv, hf, cm, ybuf):
     """ideal / linear / calibrated in float32: sc = 2^k, inv = 2^-k, hf = h, cm = 2^b - 1."""
-    if want_stats:
-        for q in range(L):
-            p = np.float32(acc[q])
-            a = abs(p)
-            c = np.floor((a + hf) * inv)
-            cnt[0, q] += np.float32(c > cm)
-            cnt[1, q] += np.float32((c == 0) & (a != 0))
-            v = min(c, cm) * sc
-            ybuf[q] += pwf * (v if p >= 0 else -v)
-    else:
-        for q in range(L):
-            p = np.float32(acc[q])
-            a = abs(p)
-            v = min(np.floor((a + hf) * inv), cm) * sc
-            ybuf[q] += pwf * (v if p >= 0 else -v)
+    for q in range(L):
+        p = np.float32(acc[q])
+        v = min(np.floor((abs(p) + hf) * inv), cm) * sc
+        ybuf[q] += pwf * (v if p >= 0 else -v)
 
 
 @njit
-def _adcf_rar(acc, L, pwf, s, kmax, nearest, af, ai, scf, sci, invf, invi, ybuf, want_stats, cnt):
+def _adcf_rar(acc, L, pwf, s, nearest, af, ai, scf, sci, invf, invi, ybuf):
     """rar in float32: 2^k is read off the float exponent of |p| * 2^(1-b).
 
     af/ai, scf/sci and invf/invi are float32 scratch arrays and their int32 views: the exponent
@@ -315,11 +276,6 @@ def _adcf_rar(acc, L, pwf, s, kmax, nearest, af, ai, scf, sci, invf, invi, ybuf,
         e = max(ai[q] & 0x7F800000, 0x3F800000)
         sci[q] = e
         invi[q] = 0x7F000000 - e
-    if want_stats:
-        for kk in range(1, kmax + 1):
-            thr = np.float32(1 << kk)  # k >= kk  <=>  |p| >= 2^(b - 1 + kk)
-            for q in range(L):
-                cnt[1 + kk, q] += np.float32(af[q] >= thr)
     half = np.float32(0.5) if nearest else np.float32(0.0)
     for q in range(L):
         p = np.float32(acc[q])
@@ -329,16 +285,9 @@ def _adcf_rar(acc, L, pwf, s, kmax, nearest, af, ai, scf, sci, invf, invi, ybuf,
 
 
 @njit
-def _adcf_bfp(acc, block, U, pwf, b, nearest, kb, scf, sci, invf, invi, ybuf, want_stats, cnt):
-    """bfp in float32: lanes u, u + U, ... form a block (kb[:U] gets each block's window)."""
+def _adcf_bfp(acc, block, U, pwf, nearest, kb, scf, sci, invf, invi, ybuf):
+    """bfp in float32 with the block windows kb[:U] (lanes u, u + U, ... form a block)."""
     for u in range(U):
-        kb[u] = 0
-    for j in range(block):
-        off = j * U
-        for u in range(U):
-            kb[u] = max(kb[u], abs(np.int64(acc[off + u])))
-    for u in range(U):
-        kb[u] = max(np.int64(0), _msb(kb[u]) - b + 1)
         sci[u] = (127 + kb[u]) << 23  # the float32 bit patterns of 2^k and 2^-k
         invi[u] = (127 - kb[u]) << 23
     half = np.float32(0.5) if nearest else np.float32(0.0)
@@ -346,18 +295,78 @@ def _adcf_bfp(acc, block, U, pwf, b, nearest, kb, scf, sci, invf, invi, ybuf, wa
         off = j * U
         for u in range(U):
             p = np.float32(acc[off + u])
-            a = abs(p)
             sc = scf[u]
-            c = np.floor((a + half * sc) * invf[u])
-            if want_stats:
-                cnt[1, off + u] += np.float32((c == 0) & (a != 0))
-            v = c * sc
+            v = np.floor((abs(p) + half * sc) * invf[u]) * sc
             ybuf[off + u] += pwf * (v if p >= 0 else -v)
+
+
+# ---- statistics: threshold counts in the accumulator's own dtype --------------------------------
+# Every counter is a count of partial sums by |p| against a threshold: saturated (|p| >= t_sat),
+# rounded to zero (0 < |p| < t_rz, t_rz = 2^k - h), rar windows (k >= kk <=> |p| >= 2^(b-1+kk)).
+# Compares and counters in the accumulator dtype (int16 when Pmax < 2^15, thresholds included)
+# vectorise 16 lanes wide, so counting costs a small part of the ADC pass (bench_mvm.py: "stats
+# +%"); float32 counters in the ADC pass itself cost 3-4 times more. ``cnt`` rows: 0 saturated,
+# 1 rounded to zero, 1 + kk: rar conversions with k >= kk (padded to a multiple of four rows past
+# row 1, the spare rows never read). A counter gains at most one per
+# plane, so the driver empties the counters into the int64 statistics every ``flush_every``
+# vectors (before they could overflow) and at the end of every tile.
+
+
+@njit
+def _count_at_least(acc, L, thr, row, cnt):
+    """cnt[row, q] += |p_q| >= thr (thr in the accumulator dtype)."""
+    for q in range(L):
+        cnt[row, q] += abs(acc[q]) >= thr
+
+
+@njit
+def _count_at_least4(acc, L, thr, row, cnt):
+    """cnt[row + j, q] += |p_q| >= thr[row + j] for j = 0 .. 3, in one pass over the lanes.
+
+    Fused, four thresholds take half the time of four passes (|p| is loaded and its absolute
+    value taken once); rar's window counts come in such fours, padded with spare rows.
+    """
+    t0, t1, t2, t3 = thr[row], thr[row + 1], thr[row + 2], thr[row + 3]
+    for q in range(L):
+        a = abs(acc[q])
+        cnt[row, q] += a >= t0
+        cnt[row + 1, q] += a >= t1
+        cnt[row + 2, q] += a >= t2
+        cnt[row + 3, q] += a >= t3
+
+
+@njit
+def _count_small(acc, L, thr, row, cnt):
+    """cnt[row, q] += 0 < |p_q| < thr."""
+    for q in range(L):
+        a = abs(acc[q])
+        cnt[row, q] += (a != 0) & (a < thr)
+
+
+@njit
+def _count_small_blocks(acc, block, U, thr, row, cnt):
+    """cnt[row, lane] += 0 < |p| < thr[u] for the lanes u, u + U, ... of block u."""
+    for j in range(block):
+        off = j * U
+        for u in range(U):
+            a = abs(acc[off + u])
+            cnt[row, off + u] += (a != 0) & (a < thr[u])
+
+
+@njit
+def _rz_thresholds(kb, U, nearest, thr):
+    """thr[u] = 2^k - h of block u's window k = kb[u]: rnd(a, k) = 0 exactly when a < thr[u]."""
+    for u in range(U):
+        one = np.int64(1) << kb[u]
+        thr[u] = one - (one >> 1) * nearest
 
 
 @njit
 def _flush_counts(cnt, L, kind, kmax, rar_conv, stats, task):
-    """Add the per-lane float counters into the task's int64 statistics and clear them."""
+    """Add the per-lane counters into the task's int64 statistics and clear them.
+
+    rar_conv: rar conversions since the last flush (each lane's k >= 0 count).
+    """
     c = np.zeros(kmax + 2, np.int64)
     for r in range(2 + kmax):
         tot = 0
@@ -431,10 +440,29 @@ def _flush(ybuf, block, SP, NB, y, m, n0, N):
                     y[m, n] += ybuf[base + beta]
 
 
+@njit
+def _thresholds(kind, k_fixed, half_fixed, cmax, b, kmax, Pmax, thr):
+    """thr (in the accumulator dtype): [0] t_sat, [1] t_rz, [1 + kk] 2^(b - 1 + kk) for rar.
+
+    Returns (count_sat, count_rz): whether a fixed window can saturate (t_sat <= Pmax) or round
+    a nonzero value to zero (t_rz > 1); ideal does neither.
+    """
+    t_sat = ((cmax + 1) << k_fixed) - half_fixed
+    t_rz = (np.int64(1) << k_fixed) - half_fixed
+    fixed = kind != RAR and kind != BFP and kind != IDEAL
+    count_sat = fixed and t_sat <= Pmax
+    count_rz = fixed and t_rz > 1
+    thr[0] = t_sat if count_sat else 0
+    thr[1] = t_rz
+    for kk in range(1, kmax + 1):
+        thr[1 + kk] = np.int64(1) << (b - 1 + kk)
+    return count_sat, count_rz
+
+
 @njit_parallel
 def mvm_tiles(
     pat, nz, wsl, spw, pw, rows, Pmax, gs, d, use_table, kind, k_fixed, b, block, nearest,
-    want_stats, mode, fast, nc, mc, y, stats, hist, errs,
+    want_stats, flush_every, mode, fast, nc, mc, y, stats, hist, errs,
 ):  # fmt: skip
     """Parallel driver over (output chunk, vector chunk) tasks; see the module docstring.
 
@@ -443,8 +471,9 @@ def mvm_tiles(
     for bfp, else N.
     spw: (SP,) int64 signed slice weights; pw: (P,) int64 plane weights.
     kind/k_fixed/b/block/nearest: the ADC (k_fixed for ideal, linear, calibrated; block is 1
-    for every scheme but bfp). mode: MODE_MVM accumulates into y (M, N) int64 and stats
-    (tasks, N_STAT); MODE_CAL_HIST into hist (tasks, Pmax + 1); MODE_CAL_ERR into
+    for every scheme but bfp). mode: MODE_MVM accumulates into y (M, N) int64 and, with
+    want_stats, stats (tasks, N_STAT), emptying the lane counters every ``flush_every``
+    (vector, tile) pairs; MODE_CAL_HIST into hist (tasks, Pmax + 1); MODE_CAL_ERR into
     errs (tasks, nk, 3). fast: use the float32 ADC path (only when its bounds hold, see
     above). nc: outputs per task (a multiple of block); mc: vectors per task.
     """
@@ -455,8 +484,12 @@ def mvm_tiles(
     n_mch = (M + mc - 1) // mc
     npat = (1 << (gs * d)) if use_table else 1
     half_fixed = ((np.int64(1) << k_fixed) >> 1) * nearest
-    cmax = (np.int64(1) << b) - 1 if kind != 0 else np.int64(1) << 62
+    cmax = (np.int64(1) << b) - 1 if kind != IDEAL else np.int64(1) << 62
     kmax = max(0, 64 - leading_zeros(np.uint64(max(1, Pmax))) - b)  # largest rar window F - b
+    n_rows = 2 + -(-kmax // 4) * 4  # sat, rz, then rar's k >= kk rows in fours
+    thr = np.zeros(n_rows, wsl.dtype)
+    count_sat, count_rz = _thresholds(kind, k_fixed, half_fixed, cmax, b, kmax, Pmax, thr)
+    stats_on = want_stats and mode == MODE_MVM
     # float32 constants of the fast path (exact powers of two; no pow() in the loops)
     sc_f = np.float32(np.int64(1) << k_fixed)
     inv_f = np.float32(1.0) / sc_f
@@ -486,9 +519,11 @@ def mvm_tiles(
         ai = af.view(np.int32)
         sci = scf.view(np.int32)
         invi = invf.view(np.int32)
-        cnt = np.zeros((2 + kmax + 1, SP * nc), np.float32)
+        cnt = np.zeros((n_rows, SP * nc), wsl.dtype)
+        since = 0  # (vector, tile) pairs counted since the last flush of cnt
         rar_conv = 0
         kb = np.zeros(SP * nc, np.int64)
+        tb = np.zeros(SP * nc, wsl.dtype)
         # wv[i, lane] = plane weight * signed slice weight of the lane
         wv = np.empty((P, SP * nc), np.int64)
         members = np.zeros(SP * nc, np.int64)  # real outputs in the block of each lane
@@ -500,8 +535,6 @@ def mvm_tiles(
         for sp in range(SP):
             for beta in range(NB):
                 members[sp * NB + beta] = max(0, min(block, N - (n0 + beta * block)))
-        sat = 0
-        rz = 0
         for t in range(T):
             _gather_weights(wsl, t * rows, n0, nlen, block, wt)
             if use_table:
@@ -526,40 +559,51 @@ def mvm_tiles(
                         continue
                     elif mode == MODE_CAL_HIST:
                         _cal_hist(acc, L, hist, task)
+                        continue
                     elif mode == MODE_CAL_ERR:
                         _cal_err(acc, L, b, nearest, errs, task)
-                    elif fast and kind == RAR:
-                        _adcf_rar(acc, L, np.float32(pw[i]), s_rar, kmax, nearest, af, ai, scf,
-                                  sci, invf, invi, ybuf_f, want_stats, cnt)  # fmt: skip
-                        rar_conv += L
-                    elif fast and kind == BFP:
-                        _adcf_bfp(acc, block, U, np.float32(pw[i]), b, nearest, kb, scf, sci,
-                                  invf, invi, ybuf_f, want_stats, cnt)  # fmt: skip
-                        if want_stats:
-                            for u in range(U):
-                                stats[task, ST_HIST + kb[u]] += members[u]
-                    elif fast:
-                        _adcf_fixed(acc, L, np.float32(pw[i]), sc_f, inv_f, hf_f, cm_f, ybuf_f,
-                                    want_stats, cnt)  # fmt: skip
+                        continue
+                    pwf = np.float32(pw[i])
+                    if kind == BFP:
+                        _block_windows(acc, block, U, b, kb)
+                        if fast:
+                            _adcf_bfp(acc, block, U, pwf, nearest, kb, scf, sci, invf, invi,
+                                      ybuf_f)  # fmt: skip
+                        else:
+                            _adc_bfp(acc, block, U, wv, i, nearest, kb, ybuf)
+                    elif kind == RAR and fast:
+                        _adcf_rar(acc, L, pwf, s_rar, nearest, af, ai, scf, sci, invf, invi,
+                                  ybuf_f)  # fmt: skip
                     elif kind == RAR:
                         _adc_rar(acc, L, wv, i, b, nearest, ybuf)
-                        if want_stats:
-                            _hist_rar(acc, L, b, kmax, stats, task)
-                    elif kind == BFP:
-                        rz += _adc_bfp(acc, block, U, wv, i, b, nearest, kb, ybuf)
-                        if want_stats:
-                            for u in range(U):
-                                stats[task, ST_HIST + kb[u]] += members[u]
+                    elif fast:
+                        _adcf_fixed(acc, L, pwf, sc_f, inv_f, hf_f, cm_f, ybuf_f)
                     else:
-                        s1, s2 = _adc_fixed(acc, L, wv, i, k_fixed, half_fixed, cmax, ybuf)
-                        sat += s1
-                        rz += s2
+                        _adc_fixed(acc, L, wv, i, k_fixed, half_fixed, cmax, ybuf)
+                    if not stats_on:
+                        continue
+                    if kind == RAR:
+                        for row in range(2, n_rows, 4):
+                            _count_at_least4(acc, L, thr, row, cnt)
+                        rar_conv += L
+                    elif kind == BFP:
+                        for u in range(U):
+                            stats[task, ST_HIST + kb[u]] += members[u]
+                        _rz_thresholds(kb, U, nearest, tb)
+                        _count_small_blocks(acc, block, U, tb, 1, cnt)
+                    else:
+                        if count_sat:
+                            _count_at_least(acc, L, thr[0], 0, cnt)
+                        if count_rz:
+                            _count_small(acc, L, thr[1], 1, cnt)
                 if mode == MODE_MVM and fast:
                     _flushf(ybuf_f, block, SP, NB, spw, y, m, n0, N)
                 elif mode == MODE_MVM:
                     _flush(ybuf, block, SP, NB, y, m, n0, N)
-            if fast and want_stats and mode == MODE_MVM:
-                _flush_counts(cnt, L, kind, kmax, rar_conv, stats, task)
-                rar_conv = 0
-        stats[task, ST_SAT] += sat
-        stats[task, ST_RZ] += rz
+                since += 1
+                if stats_on and since == flush_every:
+                    _flush_counts(cnt, L, kind, kmax, rar_conv, stats, task)
+                    since = 0
+                    rar_conv = 0
+        if stats_on:
+            _flush_counts(cnt, L, kind, kmax, rar_conv, stats, task)

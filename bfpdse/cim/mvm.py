@@ -205,6 +205,8 @@ class _Plan:
         n_mch = max(1, min(-(-M // 16), -(-4 * threads // n_nch)))
         # the fast path's per-lane float32 counters count at most mc * P < 2^24 events
         self.mc = min(max(1, -(-M // n_mch)), 1 << 19)
+        # the statistics' lane counters (accumulator dtype) gain at most P per (vector, tile)
+        self.flush_every = max(1, int(np.iinfo(self.dtype).max) // cfg.n_planes)
         per_vec = max(1, self.T * cfg.n_planes * self.G * 2)
         self.batch = max(self.mc, PATTERN_BYTES // per_vec // self.mc * self.mc)
 
@@ -281,7 +283,8 @@ def _run(
     kn.mvm_tiles(
         pat, nz, plan.wsl, plan.spw, plan.pw, cfg.rows, cfg.pmax, plan.gs, cfg.dac_bits,
         plan.use_table, scheme.kind, k_fixed, cfg.adc_bits, plan.block, cfg.rounding == "nearest",
-        want_stats, mode, plan.fast, plan.nc, plan.mc, out["y"], stats, hist, errs,
+        want_stats, plan.flush_every, mode, plan.fast, plan.nc, plan.mc, out["y"], stats, hist,
+        errs,
     )  # fmt: skip
     out["stats"] += stats.sum(axis=0)
     if mode == kn.MODE_CAL_HIST:

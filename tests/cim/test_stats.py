@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive import STAT_FIELDS, derived, naive_mvm
 
-from bfpdse.cim import CIMConfig, CIMStats, crossbar_mvm
+from bfpdse.cim import CIMConfig, CIMStats, crossbar_mvm, mvm
 
 from .cases import MAPPINGS, SCHEMES, Case, cases
 
@@ -63,6 +63,27 @@ def test_halves_add_up(data: Case, cut: float) -> None:
             parts.append(crossbar_mvm(xs, data.w, cfg, return_stats=True, **kw)[1])
     total = parts[0] + parts[1] if len(parts) == 2 else parts[0]
     assert total.to_dict() == whole.to_dict(), data.describe()
+
+
+@pytest.mark.parametrize("adc", ["linear", "rar", "bfp"])
+def test_counts_survive_many_vectors_per_task(adc: str) -> None:
+    # int16 lane counters are emptied every 32767 // P (vector, tile) pairs: a batch far past
+    # that (few tasks) must count what 500-vector slices of it count, each of which never
+    # reaches a flush and is checked against the reference by the tests above. The weights
+    # make most events happen in every lane (column 0 = 127 dwarfs the columns of 1 in each
+    # block; 1-bit ADC), so a counter left unflushed would wrap.
+    rng = np.random.default_rng(7)
+    cfg = CIMConfig(rows=8, cols=4, cell_bits=4, adc=adc, adc_bits=1, block=4)
+    x = rng.integers(0, 256, size=(60_000, 8))
+    w = np.ones((8, 4), dtype=np.int64)
+    w[:, 0] = 127
+    plan = mvm._Plan(w, cfg, x.shape[0])
+    assert plan.mc > plan.flush_every  # the premise: a task flushes its counters mid-way
+    _, whole = crossbar_mvm(x, w, cfg, return_stats=True)
+    total = CIMStats()
+    for m0 in range(0, x.shape[0], 500):
+        total = total + crossbar_mvm(x[m0 : m0 + 500], w, cfg, return_stats=True)[1]
+    assert whole.to_dict() == total.to_dict()
 
 
 # -- hand-checked counts ------------------------------------------------------------------------
