@@ -16,7 +16,9 @@ it). Integer arithmetic throughout, so the sums are exact; the accumulator dtype
 int64) is chosen by the caller from Pmax so that no sum overflows. For d > 2 a group would hold
 one row, so the kernel multiplies digit * slice row directly (``use_table=False``).
 All-zero planes of a (vector, tile) are skipped outright (SPEC "Counting"), and so are groups
-whose pattern is zero, which makes sparse ReLU inputs cheaper.
+whose pattern is zero, which makes sparse ReLU inputs cheaper. The patterns themselves come from
+``plane_patterns_packed`` for 8-bit inputs (a group's bytes read as one word, a few shift-ors per
+pattern) and from ``plane_patterns`` (a loop per input and plane) otherwise.
 
 Lanes: column ``j*U + sp*NB + beta`` of a task holds output ``n0 + beta*B + j`` of slice/polarity
 ``sp`` (U = SP*NB, NB = blocks in the chunk, B = 1 except for bfp), so that the B members of a bfp
