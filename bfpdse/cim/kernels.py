@@ -356,11 +356,17 @@ def _count_small_blocks(acc, block, U, thr, row, cnt):
 
 
 @njit
+def _zero_below(k, nearest):
+    """2^k - h: rnd(a, k) = floor((a + h) / 2^k) is 0 exactly when the integer a < 2^k - h."""
+    one = np.int64(1) << k
+    return one - (one >> 1) * nearest
+
+
+@njit
 def _rz_thresholds(kb, U, nearest, thr):
-    """thr[u] = 2^k - h of block u's window k = kb[u]: rnd(a, k) = 0 exactly when a < thr[u]."""
+    """thr[u] = _zero_below of block u's window k = kb[u]."""
     for u in range(U):
-        one = np.int64(1) << kb[u]
-        thr[u] = one - (one >> 1) * nearest
+        thr[u] = _zero_below(kb[u], nearest)
 
 
 @njit
@@ -443,14 +449,14 @@ def _flush(ybuf, block, SP, NB, y, m, n0, N):
 
 
 @njit
-def _thresholds(kind, k_fixed, half_fixed, cmax, b, kmax, Pmax, thr):
+def _thresholds(kind, k_fixed, half_fixed, nearest, cmax, b, kmax, Pmax, thr):
     """thr (in the accumulator dtype): [0] t_sat, [1] t_rz, [1 + kk] 2^(b - 1 + kk) for rar.
 
     Returns (count_sat, count_rz): whether a fixed window can saturate (t_sat <= Pmax) or round
     a nonzero value to zero (t_rz > 1); ideal does neither.
     """
     t_sat = ((cmax + 1) << k_fixed) - half_fixed
-    t_rz = (np.int64(1) << k_fixed) - half_fixed
+    t_rz = _zero_below(k_fixed, nearest)
     fixed = kind != RAR and kind != BFP and kind != IDEAL
     count_sat = fixed and t_sat <= Pmax
     count_rz = fixed and t_rz > 1
@@ -490,7 +496,7 @@ def mvm_tiles(
     kmax = max(0, 64 - leading_zeros(np.uint64(max(1, Pmax))) - b)  # largest rar window F - b
     n_rows = 2 + -(-kmax // 4) * 4  # sat, rz, then rar's k >= kk rows in fours
     thr = np.zeros(n_rows, wsl.dtype)
-    count_sat, count_rz = _thresholds(kind, k_fixed, half_fixed, cmax, b, kmax, Pmax, thr)
+    count_sat, count_rz = _thresholds(kind, k_fixed, half_fixed, nearest, cmax, b, kmax, Pmax, thr)
     stats_on = want_stats and mode == MODE_MVM
     # float32 constants of the fast path (exact powers of two; no pow() in the loops)
     sc_f = np.float32(np.int64(1) << k_fixed)

@@ -13,7 +13,7 @@ import difflib
 import hashlib
 import importlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,12 +36,26 @@ TOP_DEFAULTS: dict[str, Any] = {
     "seed": 0,
 }
 
-#: settings that matter only when another setting has a given value; elsewhere they collapse to
-#: None, so that sweeping them does not multiply the work
-RELEVANT_WHEN: dict[str, tuple[str, frozenset[Any]]] = {
-    "cim.block": ("cim.adc", frozenset({"bfp"})),
-    "cim.adc_bits": ("cim.adc", frozenset({"linear", "calibrated", "rar", "bfp"})),
+#: settings that matter only when another setting has one of some values: key -> its conditions
+#: (other key, values); a key applies when any condition holds and elsewhere collapses to None,
+#: so that sweeping it does not multiply the work
+RELEVANT_WHEN: dict[str, tuple[tuple[str, frozenset[Any]], ...]] = {
+    "cim.block": (("cim.adc", frozenset({"bfp"})),),
+    "cim.adc_bits": (("cim.adc", frozenset({"linear", "calibrated", "rar", "bfp"})),),
+    "quant.sigmas": (("quant.act_scales", frozenset({"bn"})),),
+    "quant.percentile": (("quant.act_scales", frozenset({"calibrate"})),),
+    # calibration images serve both the activation scales and the calibrated ADC's windows
+    "quant.calib_samples": (
+        ("quant.act_scales", frozenset({"calibrate"})),
+        ("cim.adc", frozenset({"calibrated"})),
+    ),
 }
+
+
+def applies(key: str, value_of: Callable[[str], Any]) -> bool:
+    """Whether setting ``key`` can affect a point whose settings ``value_of(dotted key)`` gives."""
+    conditions = RELEVANT_WHEN.get(key)
+    return conditions is None or any(value_of(other) in values for other, values in conditions)
 
 
 def section_class(section: str) -> type:
@@ -111,8 +125,8 @@ class Point:
                 value = getattr(config, f.name)
                 # plain data only: a read-only mapping (EnergyConfig.overrides) becomes a dict
                 flat[f"{section}.{f.name}"] = dict(value) if isinstance(value, Mapping) else value
-        for key, (other, values) in RELEVANT_WHEN.items():
-            if flat[other] not in values:
+        for key in RELEVANT_WHEN:
+            if not applies(key, flat.__getitem__):
                 flat[key] = None
         return flat
 
@@ -163,10 +177,14 @@ def make_point(settings: Mapping[str, Any], where: str = "") -> Point:
         if "." in key:
             section, name = key.split(".", 1)
             sections[section][name] = value
-    for key, (other, values) in RELEVANT_WHEN.items():
+
+    def value_of(key: str) -> Any:
         section, name = key.split(".", 1)
-        o_section, o_name = other.split(".", 1)
-        if sections[o_section].get(o_name, _field_default(o_section, o_name)) not in values:
+        return sections[section].get(name, _field_default(section, name))
+
+    for key in RELEVANT_WHEN:
+        if not applies(key, value_of):
+            section, name = key.split(".", 1)
             sections[section].pop(name, None)
     built = {s: _build_section(s, v, where) for s, v in sections.items()}
     return Point(**top, **built)

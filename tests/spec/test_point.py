@@ -66,3 +66,27 @@ def test_irrelevant_setting_may_hold_any_value():
 def test_point_id_depends_on_relevant_settings():
     assert make_point({"cim.rows": 64}).point_id != make_point({"cim.rows": 128}).point_id
     assert make_point({"seed": 1}).point_id != make_point({"seed": 2}).point_id
+
+
+def test_quantization_settings_collapse_where_unused():
+    # sigmas only shapes the data-free ("bn") scales, percentile only the calibrated ones
+    bn = [make_point({"quant.percentile": p, "quant.calib_samples": n}) for p, n in
+          ((99.0, 64), (99.9, 128))]  # fmt: skip
+    assert bn[0].point_id == bn[1].point_id
+    assert bn[0].settings()["quant.sigmas"] == 8.0
+    assert bn[0].settings()["quant.percentile"] is None
+    cal = [make_point({"quant.act_scales": "calibrate", "quant.sigmas": s}) for s in (4.0, 6.0)]
+    assert cal[0].point_id == cal[1].point_id
+    assert cal[0].settings()["quant.sigmas"] is None
+    assert make_point({"quant.act_scales": "calibrate", "quant.percentile": 99.0}).point_id != (
+        make_point({"quant.act_scales": "calibrate", "quant.percentile": 99.9}).point_id
+    )
+
+
+def test_calib_samples_applies_to_the_calibrated_adc_too():
+    # the calibrated ADC finds its windows on quant.calib_samples images, even with "bn" scales
+    points = [make_point({"cim.adc": "calibrated", "quant.calib_samples": n}) for n in (64, 128)]
+    assert points[0].point_id != points[1].point_id
+    assert points[0].settings()["quant.calib_samples"] == 64
+    rar = [make_point({"cim.adc": "rar", "quant.calib_samples": n}) for n in (64, 128)]
+    assert rar[0].point_id == rar[1].point_id
