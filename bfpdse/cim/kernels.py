@@ -308,10 +308,11 @@ def _adcf_bfp(acc, block, U, pwf, nearest, kb, scf, sci, invf, invi, ybuf):
 # Compares and counters in the accumulator dtype (int16 when Pmax < 2^15, thresholds included)
 # vectorise 16 lanes wide, so counting costs a small part of the ADC pass (bench_mvm.py: "stats
 # +%"); float32 counters in the ADC pass itself cost 3-4 times more. ``cnt`` rows: 0 saturated,
-# 1 rounded to zero, 1 + kk: rar conversions with k >= kk (padded to a multiple of four rows past
-# row 1, the spare rows never read). A counter gains at most one per
+# 1 rounded to zero, 1 + kk: conversions with window k >= kk (rar: per lane, padded to a multiple
+# of four rows past row 1, the spare rows never read; bfp: per block, in ``cblk``, an int64 twin
+# of cnt, as a block adds up to B conversions at once). A counter of cnt gains at most one per
 # plane, so the driver empties the counters into the int64 statistics every ``flush_every``
-# vectors (before they could overflow) and at the end of every tile.
+# (vector, tile) pairs, before they could overflow, and at the end of every task.
 
 
 @njit
@@ -356,6 +357,14 @@ def _count_small_blocks(acc, block, U, thr, row, cnt):
 
 
 @njit
+def _count_block_windows(kb, members, U, kmax, cblk):
+    """cblk[1 + kk, u] += the real members of block u when its window kb[u] >= kk (bfp)."""
+    for kk in range(1, kmax + 1):
+        for u in range(U):
+            cblk[1 + kk, u] += members[u] if kb[u] >= kk else 0
+
+
+@njit
 def _zero_below(k, nearest):
     """2^k - h: rnd(a, k) = floor((a + h) / 2^k) is 0 exactly when the integer a < 2^k - h."""
     one = np.int64(1) << k
@@ -370,23 +379,24 @@ def _rz_thresholds(kb, U, nearest, thr):
 
 
 @njit
-def _flush_counts(cnt, L, kind, kmax, rar_conv, stats, task):
-    """Add the per-lane counters into the task's int64 statistics and clear them.
+def _flush_counts(cnt, cblk, L, kind, kmax, conv, stats, task):
+    """Add the per-lane counters (cnt and cblk) into the task's int64 statistics; clear them.
 
-    rar_conv: rar conversions since the last flush (each lane's k >= 0 count).
+    conv: conversions since the last flush (those with k >= 0), for the window histogram.
     """
     c = np.zeros(kmax + 2, np.int64)
     for r in range(2 + kmax):
         tot = 0
         for q in range(L):
-            tot += np.int64(cnt[r, q])
+            tot += np.int64(cnt[r, q]) + cblk[r, q]
             cnt[r, q] = 0
+            cblk[r, q] = 0
         if r < 2:
             stats[task, r] += tot  # ST_SAT, ST_RZ
         else:
             c[r - 1] = tot  # conversions with k >= r - 1
-    if kind == RAR:
-        c[0] = rar_conv
+    if kind == RAR or kind == BFP:
+        c[0] = conv
         for kk in range(kmax + 1):
             stats[task, ST_HIST + kk] += c[kk] - (c[kk + 1] if kk < kmax else 0)
 
@@ -528,8 +538,9 @@ def mvm_tiles(
         sci = scf.view(np.int32)
         invi = invf.view(np.int32)
         cnt = np.zeros((n_rows, SP * nc), wsl.dtype)
+        cblk = np.zeros((n_rows, SP * nc), np.int64)
         since = 0  # (vector, tile) pairs counted since the last flush of cnt
-        rar_conv = 0
+        conv = 0  # conversions since the last flush of cnt
         kb = np.zeros(SP * nc, np.int64)
         tb = np.zeros(SP * nc, wsl.dtype)
         # wv[i, lane] = plane weight * signed slice weight of the lane
@@ -543,6 +554,7 @@ def mvm_tiles(
         for sp in range(SP):
             for beta in range(NB):
                 members[sp * NB + beta] = max(0, min(block, N - (n0 + beta * block)))
+        real = members[:U].sum()  # conversions per plane: bfp's padding lanes convert nothing
         for t in range(T):
             _gather_weights(wsl, t * rows, n0, nlen, block, wt)
             if use_table:
@@ -593,10 +605,10 @@ def mvm_tiles(
                     if kind == RAR:
                         for row in range(2, n_rows, 4):
                             _count_at_least4(acc, L, thr, row, cnt)
-                        rar_conv += L
+                        conv += L
                     elif kind == BFP:
-                        for u in range(U):
-                            stats[task, ST_HIST + kb[u]] += members[u]
+                        _count_block_windows(kb, members, U, kmax, cblk)
+                        conv += real
                         _rz_thresholds(kb, U, nearest, tb)
                         _count_small_blocks(acc, block, U, tb, 1, cnt)
                     else:
@@ -610,8 +622,8 @@ def mvm_tiles(
                     _flush(ybuf, block, SP, NB, y, m, n0, N)
                 since += 1
                 if stats_on and since == flush_every:
-                    _flush_counts(cnt, L, kind, kmax, rar_conv, stats, task)
+                    _flush_counts(cnt, cblk, L, kind, kmax, conv, stats, task)
                     since = 0
-                    rar_conv = 0
+                    conv = 0
         if stats_on:
-            _flush_counts(cnt, L, kind, kmax, rar_conv, stats, task)
+            _flush_counts(cnt, cblk, L, kind, kmax, conv, stats, task)

@@ -203,8 +203,7 @@ class _Plan:
         n_nch = -(-Np // self.nc) if Np else 1
         threads = numba.get_num_threads()
         n_mch = max(1, min(-(-M // 16), -(-4 * threads // n_nch)))
-        # the fast path's per-lane float32 counters count at most mc * P < 2^24 events
-        self.mc = min(max(1, -(-M // n_mch)), 1 << 19)
+        self.mc = max(1, -(-M // n_mch))
         # the statistics' lane counters (accumulator dtype) gain at most P per (vector, tile)
         self.flush_every = max(1, int(np.iinfo(self.dtype).max) // cfg.n_planes)
         per_vec = max(1, self.T * cfg.n_planes * self.G * 2)
