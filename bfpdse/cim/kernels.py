@@ -304,64 +304,74 @@ def _adcf_bfp(acc, block, U, pwf, nearest, kb, scf, sci, invf, invi, ybuf):
 
 # ---- statistics: threshold counts in the accumulator's own dtype --------------------------------
 # Every counter is a count of partial sums by |p| against a threshold: saturated (|p| >= t_sat),
-# rounded to zero (0 < |p| < t_rz, t_rz = 2^k - h), rar windows (k >= kk <=> |p| >= 2^(b-1+kk)).
-# Compares and counters in the accumulator dtype (int16 when Pmax < 2^15, thresholds included)
-# vectorise 16 lanes wide, so counting costs a small part of the ADC pass (bench_mvm.py: "stats
-# +%"); float32 counters in the ADC pass itself cost 3-4 times more. ``cnt`` rows: 0 saturated,
-# 1 rounded to zero, 1 + kk: conversions with window k >= kk (rar: per lane, padded to a multiple
-# of four rows past row 1, the spare rows never read; bfp: per block, in ``cblk``, an int64 twin
-# of cnt, as a block adds up to B conversions at once). A counter of cnt gains at most one per
-# plane, so the driver empties the counters into the int64 statistics every ``flush_every``
-# (vector, tile) pairs, before they could overflow, and at the end of every task.
+# rounded to zero (0 < |p| < t_rz, counted as |p| >= 1 minus |p| >= t_rz, t_rz = 2^k - h), rar
+# windows (k >= kk <=> |p| >= 2^(b-1+kk)), bfp windows (a block's k >= kk). The partial sums of a
+# (vector, tile)'s live planes stay in ``accP`` (bfp's block windows in ``kbP``), and are counted
+# once its planes are done, four planes and four thresholds per pass: compares and sums of their
+# results in the accumulator dtype (int16 when Pmax < 2^15) vectorise 16 lanes wide, and each
+# counter is loaded and stored once per four planes instead of once per plane (bench_mvm.py:
+# "stats +%"). A counter gains at most one per plane, so the driver empties the counters into
+# the int64 statistics every ``flush_every`` (vector, tile) pairs, before they could overflow,
+# and at the end of every task.
 
 
 @njit
-def _count_at_least(acc, L, thr, row, cnt):
-    """cnt[row, q] += |p_q| >= thr (thr in the accumulator dtype)."""
-    for q in range(L):
-        cnt[row, q] += abs(acc[q]) >= thr
-
-
-@njit
-def _count_at_least4(acc, L, thr, row, cnt):
-    """cnt[row + j, q] += |p_q| >= thr[row + j] for j = 0 .. 3, in one pass over the lanes.
-
-    Fused, four thresholds take half the time of four passes (|p| is loaded and its absolute
-    value taken once); rar's window counts come in such fours, padded with spare rows.
-    """
+def _count_at_least4(a0, a1, a2, a3, L, thr, row, cnt):
+    """cnt[row + j, q] += how many of the planes a0..a3 have |p_q| >= thr[row + j], j = 0..3."""
     t0, t1, t2, t3 = thr[row], thr[row + 1], thr[row + 2], thr[row + 3]
     for q in range(L):
-        a = abs(acc[q])
-        cnt[row, q] += a >= t0
-        cnt[row + 1, q] += a >= t1
-        cnt[row + 2, q] += a >= t2
-        cnt[row + 3, q] += a >= t3
+        x0, x1, x2, x3 = abs(a0[q]), abs(a1[q]), abs(a2[q]), abs(a3[q])
+        cnt[row, q] += ((x0 >= t0) + (x1 >= t0)) + ((x2 >= t0) + (x3 >= t0))
+        cnt[row + 1, q] += ((x0 >= t1) + (x1 >= t1)) + ((x2 >= t1) + (x3 >= t1))
+        cnt[row + 2, q] += ((x0 >= t2) + (x1 >= t2)) + ((x2 >= t2) + (x3 >= t2))
+        cnt[row + 3, q] += ((x0 >= t3) + (x1 >= t3)) + ((x2 >= t3) + (x3 >= t3))
 
 
 @njit
-def _count_small(acc, L, thr, row, cnt):
-    """cnt[row, q] += 0 < |p_q| < thr."""
-    for q in range(L):
-        a = abs(acc[q])
-        cnt[row, q] += (a != 0) & (a < thr)
+def _count_zeros_blocks4(a0, a1, a2, a3, t0, t1, t2, t3, block, U, row, cnt):
+    """cnt[row, lane] += how many of the planes a0..a3 have 0 < |p| < t_s[u] (lanes of block u).
 
-
-@njit
-def _count_small_blocks(acc, block, U, thr, row, cnt):
-    """cnt[row, lane] += 0 < |p| < thr[u] for the lanes u, u + U, ... of block u."""
+    t0..t3: the four planes' per-block zero thresholds (lanes u, u + U, ... form block u).
+    """
     for j in range(block):
         off = j * U
         for u in range(U):
-            a = abs(acc[off + u])
-            cnt[row, off + u] += (a != 0) & (a < thr[u])
+            q = off + u
+            x0, x1, x2, x3 = abs(a0[q]), abs(a1[q]), abs(a2[q]), abs(a3[q])
+            z0 = (x0 != 0) & (x0 < t0[u])
+            z1 = (x1 != 0) & (x1 < t1[u])
+            z2 = (x2 != 0) & (x2 < t2[u])
+            z3 = (x3 != 0) & (x3 < t3[u])
+            cnt[row, q] += (z0 + z1) + (z2 + z3)
 
 
 @njit
-def _count_block_windows(kb, members, U, kmax, cblk):
-    """cblk[1 + kk, u] += the real members of block u when its window kb[u] >= kk (bfp)."""
-    for kk in range(1, kmax + 1):
-        for u in range(U):
-            cblk[1 + kk, u] += members[u] if kb[u] >= kk else 0
+def _four(live, nlive, s, pad):
+    """The plane indices live[s .. s+3], past nlive the all-zero padding row ``pad``."""
+    i1 = live[s + 1] if s + 1 < nlive else pad
+    i2 = live[s + 2] if s + 2 < nlive else pad
+    i3 = live[s + 3] if s + 3 < nlive else pad
+    return live[s], i1, i2, i3
+
+
+@njit
+def _count_live(rows_p, live, nlive, L, thr, n_thr, cnt):
+    """Threshold counts (``_count_at_least4``) over the live planes' rows of rows_p, in fours."""
+    pad = rows_p.shape[0] - 1
+    for s in range(0, nlive, 4):
+        i0, i1, i2, i3 = _four(live, nlive, s, pad)
+        for row in range(0, n_thr, 4):
+            _count_at_least4(rows_p[i0], rows_p[i1], rows_p[i2], rows_p[i3], L, thr, row, cnt)
+
+
+@njit
+def _count_bfp_zeros(accP, tbP, live, nlive, block, U, row, cnt):
+    """cnt[row, lane] += live planes whose value rounds to zero in its block's window (bfp)."""
+    pad = accP.shape[0] - 1
+    for s in range(0, nlive, 4):
+        i0, i1, i2, i3 = _four(live, nlive, s, pad)
+        _count_zeros_blocks4(accP[i0], accP[i1], accP[i2], accP[i3], tbP[i0], tbP[i1], tbP[i2],
+                             tbP[i3], block, U, row, cnt)  # fmt: skip
 
 
 @njit
@@ -379,26 +389,39 @@ def _rz_thresholds(kb, U, nearest, thr):
 
 
 @njit
-def _flush_counts(cnt, cblk, L, kind, kmax, conv, stats, task):
-    """Add the per-lane counters (cnt and cblk) into the task's int64 statistics; clear them.
+def _row_total(cnt, row, L, weight):
+    """sum over lanes of cnt[row, q] * weight[q]; clears the row."""
+    tot = np.int64(0)
+    for q in range(L):
+        tot += np.int64(cnt[row, q]) * weight[q]
+        cnt[row, q] = 0
+    return tot
 
-    conv: conversions since the last flush (those with k >= 0), for the window histogram.
+
+@njit
+def _flush_counts(cnt, ones, members, L, U, kind, kmax, count_sat, conv, stats, task):
+    """Add the lane counters into the task's int64 statistics and clear them.
+
+    Rows of cnt by kind: linear/calibrated 0: |p| >= t_sat, 1: |p| >= 1, 2: |p| >= t_rz;
+    rar: row kk - 1 counts windows k >= kk; bfp: the same per block (U lanes, a block counted
+    once and weighted by its real members), and its last row the values rounded to zero.
+    conv: conversions since the last flush (those with k >= 0). ones: L ones (int64).
     """
-    c = np.zeros(kmax + 2, np.int64)
-    for r in range(2 + kmax):
-        tot = 0
-        for q in range(L):
-            tot += np.int64(cnt[r, q]) + cblk[r, q]
-            cnt[r, q] = 0
-            cblk[r, q] = 0
-        if r < 2:
-            stats[task, r] += tot  # ST_SAT, ST_RZ
-        else:
-            c[r - 1] = tot  # conversions with k >= r - 1
     if kind == RAR or kind == BFP:
+        weight = members if kind == BFP else ones
+        width = U if kind == BFP else L
+        c = np.zeros(kmax + 2, np.int64)
         c[0] = conv
+        for kk in range(1, kmax + 1):
+            c[kk] = _row_total(cnt, kk - 1, width, weight)
         for kk in range(kmax + 1):
-            stats[task, ST_HIST + kk] += c[kk] - (c[kk + 1] if kk < kmax else 0)
+            stats[task, ST_HIST + kk] += c[kk] - c[kk + 1]
+        if kind == BFP:
+            stats[task, ST_RZ] += _row_total(cnt, cnt.shape[0] - 1, L, ones)
+    else:
+        sat = _row_total(cnt, 0, L, ones)
+        stats[task, ST_SAT] += sat if count_sat else 0
+        stats[task, ST_RZ] += _row_total(cnt, 1, L, ones) - _row_total(cnt, 2, L, ones)
 
 
 @njit
@@ -460,21 +483,25 @@ def _flush(ybuf, block, SP, NB, y, m, n0, N):
 
 @njit
 def _thresholds(kind, k_fixed, half_fixed, nearest, cmax, b, kmax, Pmax, thr):
-    """thr (in the accumulator dtype): [0] t_sat, [1] t_rz, [1 + kk] 2^(b - 1 + kk) for rar.
+    """The thresholds thr (accumulator dtype) of the counter rows, see ``_flush_counts``.
 
-    Returns (count_sat, count_rz): whether a fixed window can saturate (t_sat <= Pmax) or round
-    a nonzero value to zero (t_rz > 1); ideal does neither.
+    linear/calibrated: t_sat, 1, t_rz; rar: 2^(b - 1 + kk) for kk = 1 .. kmax; bfp: kk.
+    Returns (n_thr, count_sat): the rows to count (a multiple of four; 0 when nothing can be
+    counted: ideal, or a fixed window that can neither saturate (t_sat > Pmax) nor round a
+    nonzero value to zero (t_rz = 1)), and whether row 0 counts saturation.
     """
+    rows4 = -(-kmax // 4) * 4
+    if kind == RAR or kind == BFP:
+        for kk in range(1, kmax + 1):
+            thr[kk - 1] = (np.int64(1) << (b - 1 + kk)) if kind == RAR else kk
+        return rows4, False
     t_sat = ((cmax + 1) << k_fixed) - half_fixed
     t_rz = _zero_below(k_fixed, nearest)
-    fixed = kind != RAR and kind != BFP and kind != IDEAL
-    count_sat = fixed and t_sat <= Pmax
-    count_rz = fixed and t_rz > 1
+    count_sat = kind != IDEAL and t_sat <= Pmax
     thr[0] = t_sat if count_sat else 0
-    thr[1] = t_rz
-    for kk in range(1, kmax + 1):
-        thr[1 + kk] = np.int64(1) << (b - 1 + kk)
-    return count_sat, count_rz
+    thr[1] = 1
+    thr[2] = t_rz
+    return (4 if kind != IDEAL and (count_sat or t_rz > 1) else 0), count_sat
 
 
 @njit_parallel
@@ -504,9 +531,9 @@ def mvm_tiles(
     half_fixed = ((np.int64(1) << k_fixed) >> 1) * nearest
     cmax = (np.int64(1) << b) - 1 if kind != IDEAL else np.int64(1) << 62
     kmax = max(0, 64 - leading_zeros(np.uint64(max(1, Pmax))) - b)  # largest rar window F - b
-    n_rows = 2 + -(-kmax // 4) * 4  # sat, rz, then rar's k >= kk rows in fours
-    thr = np.zeros(n_rows, wsl.dtype)
-    count_sat, count_rz = _thresholds(kind, k_fixed, half_fixed, nearest, cmax, b, kmax, Pmax, thr)
+    thr = np.zeros(max(4, -(-kmax // 4) * 4), wsl.dtype)
+    n_thr, count_sat = _thresholds(kind, k_fixed, half_fixed, nearest, cmax, b, kmax, Pmax, thr)
+    n_rows = thr.shape[0] + 1  # the threshold rows, then bfp's rounded-to-zero row
     stats_on = want_stats and mode == MODE_MVM
     # float32 constants of the fast path (exact powers of two; no pow() in the loops)
     sc_f = np.float32(np.int64(1) << k_fixed)
@@ -528,7 +555,9 @@ def mvm_tiles(
         # a group sums at most gs * (2^d - 1) * (2^c - 1) <= 90 (d <= 2, gs * d = 4, c <= 4):
         # int8 entries halve the bytes read per partial sum (the table is read from L2)
         table = np.zeros((G if use_table else 1, npat, SP * nc), np.int8)
-        acc = np.zeros(SP * nc, wsl.dtype)
+        # the partial sums of the live planes of one (vector, tile); row P stays zero
+        accP = np.zeros((P + 1, SP * nc), wsl.dtype)
+        livei = np.zeros(P, np.int64)
         ybuf = np.zeros(SP * nc, np.int64)
         ybuf_f = np.zeros(SP * nc, np.float32)
         af = np.zeros(SP * nc, np.float32)
@@ -538,11 +567,12 @@ def mvm_tiles(
         sci = scf.view(np.int32)
         invi = invf.view(np.int32)
         cnt = np.zeros((n_rows, SP * nc), wsl.dtype)
-        cblk = np.zeros((n_rows, SP * nc), np.int64)
+        ones = np.ones(SP * nc, np.int64)
         since = 0  # (vector, tile) pairs counted since the last flush of cnt
         conv = 0  # conversions since the last flush of cnt
-        kb = np.zeros(SP * nc, np.int64)
-        tb = np.zeros(SP * nc, wsl.dtype)
+        # bfp: the block windows of each live plane and their zero thresholds; row P stays zero
+        kbP = np.zeros((P + 1, SP * nc) if kind == BFP else (1, 1), wsl.dtype)
+        tbP = np.zeros((P + 1, SP * nc) if kind == BFP else (1, 1), wsl.dtype)
         # wv[i, lane] = plane weight * signed slice weight of the lane
         wv = np.empty((P, SP * nc), np.int64)
         members = np.zeros(SP * nc, np.int64)  # real outputs in the block of each lane
@@ -568,9 +598,13 @@ def mvm_tiles(
                 for q in range(L):
                     ybuf[q] = 0
                     ybuf_f[q] = 0
+                nlive = 0
                 for i in range(P):
                     if nz[m, t, i] == 0:
                         continue  # an all-zero plane: skipped, no conversions
+                    livei[nlive] = i
+                    nlive += 1
+                    acc = accP[i]
                     if use_table:
                         _sum_table(table, pat, m, t, i, L, acc)
                     else:
@@ -585,7 +619,10 @@ def mvm_tiles(
                         continue
                     pwf = np.float32(pw[i])
                     if kind == BFP:
+                        kb = kbP[i]
                         _block_windows(acc, block, U, b, kb)
+                        if stats_on:
+                            _rz_thresholds(kb, U, nearest, tbP[i])
                         if fast:
                             _adcf_bfp(acc, block, U, pwf, nearest, kb, scf, sci, invf, invi,
                                       ybuf_f)  # fmt: skip
@@ -600,30 +637,22 @@ def mvm_tiles(
                         _adcf_fixed(acc, L, pwf, sc_f, inv_f, hf_f, cm_f, ybuf_f)
                     else:
                         _adc_fixed(acc, L, wv, i, k_fixed, half_fixed, cmax, ybuf)
-                    if not stats_on:
-                        continue
-                    if kind == RAR:
-                        for row in range(2, n_rows, 4):
-                            _count_at_least4(acc, L, thr, row, cnt)
-                        conv += L
-                    elif kind == BFP:
-                        _count_block_windows(kb, members, U, kmax, cblk)
-                        conv += real
-                        _rz_thresholds(kb, U, nearest, tb)
-                        _count_small_blocks(acc, block, U, tb, 1, cnt)
-                    else:
-                        if count_sat:
-                            _count_at_least(acc, L, thr[0], 0, cnt)
-                        if count_rz:
-                            _count_small(acc, L, thr[1], 1, cnt)
+                if stats_on and kind == BFP:
+                    _count_live(kbP, livei, nlive, U, thr, n_thr, cnt)
+                    _count_bfp_zeros(accP, tbP, livei, nlive, block, U, n_rows - 1, cnt)
+                    conv += real * nlive
+                elif stats_on:
+                    _count_live(accP, livei, nlive, L, thr, n_thr, cnt)
+                    conv += L * nlive
                 if mode == MODE_MVM and fast:
                     _flushf(ybuf_f, block, SP, NB, spw, y, m, n0, N)
                 elif mode == MODE_MVM:
                     _flush(ybuf, block, SP, NB, y, m, n0, N)
                 since += 1
                 if stats_on and since == flush_every:
-                    _flush_counts(cnt, cblk, L, kind, kmax, conv, stats, task)
+                    _flush_counts(cnt, ones, members, L, U, kind, kmax, count_sat, conv, stats,
+                                  task)  # fmt: skip
                     since = 0
                     conv = 0
         if stats_on:
-            _flush_counts(cnt, cblk, L, kind, kmax, conv, stats, task)
+            _flush_counts(cnt, ones, members, L, U, kind, kmax, count_sat, conv, stats, task)
