@@ -8,17 +8,18 @@ of one input plane, and the fused ADC + shift-add pass.
 Partial sums: the rows of a tile are cut into groups of ``gs`` rows; a group's plane digits form a
 pattern of gs*d bits, and ``table[g, pattern]`` holds the sum of digit * slice value over the
 group, for every (slice, polarity, output) lane at once ("four Russians" lookup). One input plane
-then costs one vectorised integer row add per group with a nonzero pattern: for d = 1, gs = 4
-that is R/4 adds of int8 table rows into int16 lanes, instead of R multiply-adds per partial sum
-in a float32 BLAS matmul of stacked bit planes (measured: this is faster than that matmul alone,
-see benchmarks/bench_mvm.py; the table of a task is sized to stay in L2, whose bandwidth bounds
-it). Integer arithmetic throughout, so the sums are exact; the accumulator dtype (int16/int32/
-int64) is chosen by the caller from Pmax so that no sum overflows. For d > 2 a group would hold
+then costs one vectorised integer row add per group: for d = 1, gs = 4 that is R/4 adds of int8
+table rows into int16 lanes (four rows per pass over the lanes, so each lane is loaded and stored
+once per four), instead of R multiply-adds per partial sum in a float32 BLAS matmul of stacked
+bit planes (measured: this is faster than that matmul alone, see benchmarks/bench_mvm.py; the
+table of a task is sized to stay in L2, whose bandwidth bounds it). Integer arithmetic
+throughout, so the sums are exact; the accumulator dtype (int16/int32/int64) is chosen by the
+caller from Pmax so that no sum overflows. For d > 2 a group would hold
 one row, so the kernel multiplies digit * slice row directly (``use_table=False``).
-All-zero planes of a (vector, tile) are skipped outright (SPEC "Counting"), and so are groups
-whose pattern is zero, which makes sparse ReLU inputs cheaper. The patterns themselves come from
-``plane_patterns_packed`` for 8-bit inputs (a group's bytes read as one word, a few shift-ors per
-pattern) and from ``plane_patterns`` (a loop per input and plane) otherwise.
+All-zero planes of a (vector, tile) are skipped outright (SPEC "Counting"), and so are four
+groups whose patterns are all zero, which makes sparse ReLU inputs cheaper. The patterns
+themselves come from ``plane_patterns_packed`` for 8-bit inputs (a group's bytes read as one word,
+a few shift-ors per pattern) and from ``plane_patterns`` (a loop per input and plane) otherwise.
 
 Lanes: column ``j*U + sp*NB + beta`` of a task holds output ``n0 + beta*B + j`` of slice/polarity
 ``sp`` (U = SP*NB, NB = blocks in the chunk, B = 1 except for bfp), so that the B members of a bfp
@@ -169,10 +170,26 @@ def _build_table(wt, gs, d, L, table):
 
 @njit
 def _sum_table(table, pat, m, t, i, L, acc):
-    """acc[:L] = sum over groups g of table[g, pat[m, t, i, g], :L] (zero patterns add nothing)."""
+    """acc[:L] = sum over groups g of table[g, pat[m, t, i, g], :L].
+
+    Four groups per pass over acc (a zero pattern reads the all-zero row 0 of its table), so
+    acc is loaded and stored once per four table rows; four zero patterns skip their pass.
+    """
+    G = pat.shape[3]
     for q in range(L):
         acc[q] = 0
-    for g in range(pat.shape[3]):
+    for g in range(0, G - G % 4, 4):
+        p0, p1, p2, p3 = (
+            pat[m, t, i, g],
+            pat[m, t, i, g + 1],
+            pat[m, t, i, g + 2],
+            pat[m, t, i, g + 3],
+        )
+        if p0 | p1 | p2 | p3:
+            r0, r1, r2, r3 = table[g, p0], table[g + 1, p1], table[g + 2, p2], table[g + 3, p3]
+            for q in range(L):
+                acc[q] += (r0[q] + r1[q]) + (r2[q] + r3[q])
+    for g in range(G - G % 4, G):
         pt = pat[m, t, i, g]
         if pt != 0:
             for q in range(L):
