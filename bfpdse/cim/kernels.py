@@ -176,21 +176,18 @@ def _sum_table(table, pat, m, t, i, L, acc):
     acc is loaded and stored once per four table rows; four zero patterns skip their pass.
     """
     G = pat.shape[3]
+    pg = pat[m, t, i]
     for q in range(L):
         acc[q] = 0
     for g in range(0, G - G % 4, 4):
-        p0, p1, p2, p3 = (
-            pat[m, t, i, g],
-            pat[m, t, i, g + 1],
-            pat[m, t, i, g + 2],
-            pat[m, t, i, g + 3],
-        )
+        p0, p1, p2, p3 = pg[g], pg[g + 1], pg[g + 2], pg[g + 3]
         if p0 | p1 | p2 | p3:
-            r0, r1, r2, r3 = table[g, p0], table[g + 1, p1], table[g + 2, p2], table[g + 3, p3]
             for q in range(L):
-                acc[q] += (r0[q] + r1[q]) + (r2[q] + r3[q])
+                acc[q] += (table[g, p0, q] + table[g + 1, p1, q]) + (
+                    table[g + 2, p2, q] + table[g + 3, p3, q]
+                )
     for g in range(G - G % 4, G):
-        pt = pat[m, t, i, g]
+        pt = pg[g]
         if pt != 0:
             for q in range(L):
                 acc[q] += table[g, pt, q]
