@@ -342,6 +342,16 @@ def _count_at_least4(a0, a1, a2, a3, L, thr, row, cnt):
 
 
 @njit
+def _count_at_least2(a0, a1, a2, a3, L, thr, row, cnt):
+    """``_count_at_least4`` for the two thresholds thr[row], thr[row + 1]."""
+    t0, t1 = thr[row], thr[row + 1]
+    for q in range(L):
+        x0, x1, x2, x3 = abs(a0[q]), abs(a1[q]), abs(a2[q]), abs(a3[q])
+        cnt[row, q] += ((x0 >= t0) + (x1 >= t0)) + ((x2 >= t0) + (x3 >= t0))
+        cnt[row + 1, q] += ((x0 >= t1) + (x1 >= t1)) + ((x2 >= t1) + (x3 >= t1))
+
+
+@njit
 def _count_zeros_blocks4(a0, a1, a2, a3, t0, t1, t2, t3, block, U, row, cnt):
     """cnt[row, lane] += how many of the planes a0..a3 have 0 < |p| < t_s[u] (lanes of block u).
 
@@ -370,12 +380,17 @@ def _four(live, nlive, s, pad):
 
 @njit
 def _count_live(rows_p, live, nlive, L, thr, n_thr, cnt):
-    """Threshold counts (``_count_at_least4``) over the live planes' rows of rows_p, in fours."""
+    """Threshold counts over the live planes' rows of rows_p: planes in fours, thresholds in
+    fours and a last pair (n_thr is even; a spare threshold's row is counted but never read).
+    """
     pad = rows_p.shape[0] - 1
     for s in range(0, nlive, 4):
         i0, i1, i2, i3 = _four(live, nlive, s, pad)
-        for row in range(0, n_thr, 4):
-            _count_at_least4(rows_p[i0], rows_p[i1], rows_p[i2], rows_p[i3], L, thr, row, cnt)
+        a0, a1, a2, a3 = rows_p[i0], rows_p[i1], rows_p[i2], rows_p[i3]
+        for row in range(0, n_thr - 3, 4):
+            _count_at_least4(a0, a1, a2, a3, L, thr, row, cnt)
+        if n_thr % 4:
+            _count_at_least2(a0, a1, a2, a3, L, thr, n_thr - 2, cnt)
 
 
 @njit
@@ -416,7 +431,7 @@ def _row_total(cnt, row, L, weight):
 def _flush_counts(cnt, ones, members, L, U, kind, kmax, count_sat, conv, stats, task):
     """Add the lane counters into the task's int64 statistics and clear them.
 
-    Rows of cnt by kind: linear/calibrated 0: |p| >= t_sat, 1: |p| >= 1, 2: |p| >= t_rz;
+    Rows of cnt by kind: linear/calibrated 0: |p| >= 1, 1: |p| >= t_rz, 2: |p| >= t_sat;
     rar: row kk - 1 counts windows k >= kk; bfp: the same per block (U lanes, a block counted
     once and weighted by its real members), and its last row the values rounded to zero.
     conv: conversions since the last flush (those with k >= 0). ones: L ones (int64).
@@ -433,9 +448,9 @@ def _flush_counts(cnt, ones, members, L, U, kind, kmax, count_sat, conv, stats, 
         if kind == BFP:
             stats[task, ST_RZ] += _row_total(cnt, cnt.shape[0] - 1, L, ones)
     else:
-        sat = _row_total(cnt, 0, L, ones)
-        stats[task, ST_SAT] += sat if count_sat else 0
-        stats[task, ST_RZ] += _row_total(cnt, 1, L, ones) - _row_total(cnt, 2, L, ones)
+        stats[task, ST_RZ] += _row_total(cnt, 0, L, ones) - _row_total(cnt, 1, L, ones)
+        if count_sat:
+            stats[task, ST_SAT] += _row_total(cnt, 2, L, ones)
 
 
 @njit
@@ -499,23 +514,24 @@ def _flush(ybuf, block, SP, NB, y, m, n0, N):
 def _thresholds(kind, k_fixed, half_fixed, nearest, cmax, b, kmax, Pmax, thr):
     """The thresholds thr (accumulator dtype) of the counter rows, see ``_flush_counts``.
 
-    linear/calibrated: t_sat, 1, t_rz; rar: 2^(b - 1 + kk) for kk = 1 .. kmax; bfp: kk.
-    Returns (n_thr, count_sat): the rows to count (a multiple of four; 0 when nothing can be
-    counted: ideal, or a fixed window that can neither saturate (t_sat > Pmax) nor round a
-    nonzero value to zero (t_rz = 1)), and whether row 0 counts saturation.
+    linear/calibrated: 1, t_rz, t_sat; rar: 2^(b - 1 + kk) for kk = 1 .. kmax; bfp: kk.
+    Returns (n_thr, count_sat): the rows to count, rounded up to an even number (0 when nothing
+    can be counted: ideal, or a fixed window that can neither round a nonzero value to zero,
+    t_rz = 1, nor saturate, t_sat > Pmax), and whether row 2 counts saturation.
     """
-    rows4 = -(-kmax // 4) * 4
     if kind == RAR or kind == BFP:
         for kk in range(1, kmax + 1):
             thr[kk - 1] = (np.int64(1) << (b - 1 + kk)) if kind == RAR else kk
-        return rows4, False
+        return kmax + kmax % 2, False
     t_sat = ((cmax + 1) << k_fixed) - half_fixed
     t_rz = _zero_below(k_fixed, nearest)
     count_sat = kind != IDEAL and t_sat <= Pmax
-    thr[0] = t_sat if count_sat else 0
-    thr[1] = 1
-    thr[2] = t_rz
-    return (4 if kind != IDEAL and (count_sat or t_rz > 1) else 0), count_sat
+    thr[0] = 1
+    thr[1] = t_rz
+    thr[2] = t_sat if count_sat else 0
+    if kind == IDEAL or not (count_sat or t_rz > 1):
+        return 0, count_sat
+    return (4 if count_sat else 2), count_sat
 
 
 @njit_parallel
