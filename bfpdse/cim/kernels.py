@@ -46,6 +46,9 @@ ST_SAT, ST_RZ, ST_HIST = 0, 1, 2
 N_WINDOWS = 33
 N_STAT = ST_HIST + N_WINDOWS
 
+#: planes whose partial sums are kept for the statistics before they are counted
+COUNT_ROWS = 16
+
 #: driver modes: the ADC and shift-add, one of the two calibration accumulations, or the
 #: partial sums alone (for benchmarks: the cost of the sums without the ADC)
 MODE_MVM, MODE_CAL_HIST, MODE_CAL_ERR, MODE_SUMS = 0, 1, 2, 3
@@ -319,14 +322,15 @@ def _adcf_bfp(acc, block, U, pwf, nearest, kb, scf, sci, invf, invi, ybuf):
 # ---- statistics: threshold counts in the accumulator's own dtype --------------------------------
 # Every counter is a count of partial sums by |p| against a threshold: saturated (|p| >= t_sat),
 # rounded to zero (0 < |p| < t_rz, counted as |p| >= 1 minus |p| >= t_rz, t_rz = 2^k - h), rar
-# windows (k >= kk <=> |p| >= 2^(b-1+kk)), bfp windows (a block's k >= kk). The partial sums of a
-# (vector, tile)'s live planes stay in ``accP`` (bfp's block windows in ``kbP``), and are counted
-# once its planes are done, four planes and four thresholds per pass: compares and sums of their
-# results in the accumulator dtype (int16 when Pmax < 2^15) vectorise 16 lanes wide, and each
-# counter is loaded and stored once per four planes instead of once per plane (bench_mvm.py:
-# "stats +%"). A counter gains at most one per plane, so the driver empties the counters into
-# the int64 statistics every ``flush_every`` (vector, tile) pairs, before they could overflow,
-# and at the end of every task.
+# windows (k >= kk <=> |p| >= 2^(b-1+kk)), bfp windows (a block's k >= kk). The partial sums of
+# the converted planes stay in the rows of a count buffer ``accB`` (bfp's block windows in
+# ``kbB``, their zero thresholds in ``tbB``), across (vector, tile) pairs, and are counted when it
+# is full, four planes and four thresholds per pass: compares and sums of their results in the
+# accumulator dtype (int16 when Pmax < 2^15) vectorise 16 lanes wide, and each counter is loaded
+# and stored once per four planes instead of once per plane (bench_mvm.py: "stats +%"); a full
+# buffer also keeps narrow layers' (few lanes) passes long. A counter gains at most one per
+# plane, so the driver empties the counters into the int64 statistics every ``flush_every``
+# (vector, tile) pairs, before they could overflow, and at the end of every task.
 
 
 @njit
@@ -370,23 +374,20 @@ def _count_zeros_blocks4(a0, a1, a2, a3, t0, t1, t2, t3, block, U, row, cnt):
 
 
 @njit
-def _four(live, nlive, s, pad):
-    """The plane indices live[s .. s+3], past nlive the all-zero padding row ``pad``."""
-    i1 = live[s + 1] if s + 1 < nlive else pad
-    i2 = live[s + 2] if s + 2 < nlive else pad
-    i3 = live[s + 3] if s + 3 < nlive else pad
-    return live[s], i1, i2, i3
+def _four(s, n, pad):
+    """Rows s .. s+3 of a count buffer holding n rows; past n its all-zero padding row pad."""
+    return s, s + 1 if s + 1 < n else pad, s + 2 if s + 2 < n else pad, s + 3 if s + 3 < n else pad
 
 
 @njit
-def _count_live(rows_p, live, nlive, L, thr, n_thr, cnt):
-    """Threshold counts over the live planes' rows of rows_p: planes in fours, thresholds in
-    fours and a last pair (n_thr is even; a spare threshold's row is counted but never read).
+def _count_rows(rows_b, n, L, thr, n_thr, cnt):
+    """Threshold counts over rows 0 .. n-1 of rows_b: rows in fours, thresholds in fours and a
+    last pair (n_thr is even; a spare threshold's row is counted but never read).
     """
-    pad = rows_p.shape[0] - 1
-    for s in range(0, nlive, 4):
-        i0, i1, i2, i3 = _four(live, nlive, s, pad)
-        a0, a1, a2, a3 = rows_p[i0], rows_p[i1], rows_p[i2], rows_p[i3]
+    pad = rows_b.shape[0] - 1
+    for s in range(0, n, 4):
+        i0, i1, i2, i3 = _four(s, n, pad)
+        a0, a1, a2, a3 = rows_b[i0], rows_b[i1], rows_b[i2], rows_b[i3]
         for row in range(0, n_thr - 3, 4):
             _count_at_least4(a0, a1, a2, a3, L, thr, row, cnt)
         if n_thr % 4:
@@ -394,13 +395,17 @@ def _count_live(rows_p, live, nlive, L, thr, n_thr, cnt):
 
 
 @njit
-def _count_bfp_zeros(accP, tbP, live, nlive, block, U, row, cnt):
-    """cnt[row, lane] += live planes whose value rounds to zero in its block's window (bfp)."""
-    pad = accP.shape[0] - 1
-    for s in range(0, nlive, 4):
-        i0, i1, i2, i3 = _four(live, nlive, s, pad)
-        _count_zeros_blocks4(accP[i0], accP[i1], accP[i2], accP[i3], tbP[i0], tbP[i1], tbP[i2],
-                             tbP[i3], block, U, row, cnt)  # fmt: skip
+def _count_buffer(kind, accB, kbB, tbB, n, L, U, block, thr, n_thr, cnt):
+    """Count the n buffered planes: their windows (rar, bfp) or saturation and zeros (fixed)."""
+    if kind != BFP:
+        _count_rows(accB, n, L, thr, n_thr, cnt)
+        return
+    _count_rows(kbB, n, U, thr, n_thr, cnt)
+    pad = accB.shape[0] - 1
+    for s in range(0, n, 4):  # values rounded to zero in their block's window
+        i0, i1, i2, i3 = _four(s, n, pad)
+        _count_zeros_blocks4(accB[i0], accB[i1], accB[i2], accB[i3], tbB[i0], tbB[i1], tbB[i2],
+                             tbB[i3], block, U, cnt.shape[0] - 1, cnt)  # fmt: skip
 
 
 @njit
@@ -585,9 +590,10 @@ def mvm_tiles(
         # a group sums at most gs * (2^d - 1) * (2^c - 1) <= 90 (d <= 2, gs * d = 4, c <= 4):
         # int8 entries halve the bytes read per partial sum (the table is read from L2)
         table = np.zeros((G if use_table else 1, npat, SP * nc), np.int8)
-        # the partial sums of the live planes of one (vector, tile); row P stays zero
-        accP = np.zeros((P + 1, SP * nc), wsl.dtype)
-        livei = np.zeros(P, np.int64)
+        # the count buffer: partial sums of converted planes, counted when full; the last row
+        # stays zero (padding)
+        accB = np.zeros((COUNT_ROWS + 1, SP * nc), wsl.dtype)
+        nb = 0  # rows of the buffer in use
         ybuf = np.zeros(SP * nc, np.int64)
         ybuf_f = np.zeros(SP * nc, np.float32)
         af = np.zeros(SP * nc, np.float32)
@@ -600,9 +606,9 @@ def mvm_tiles(
         ones = np.ones(SP * nc, np.int64)
         since = 0  # (vector, tile) pairs counted since the last flush of cnt
         conv = 0  # conversions since the last flush of cnt
-        # bfp: the block windows of each live plane and their zero thresholds; row P stays zero
-        kbP = np.zeros((P + 1, SP * nc) if kind == BFP else (1, 1), wsl.dtype)
-        tbP = np.zeros((P + 1, SP * nc) if kind == BFP else (1, 1), wsl.dtype)
+        # bfp: the block windows of the buffered planes and their zero thresholds (rows as accB)
+        kbB = np.zeros((COUNT_ROWS + 1, SP * nc) if kind == BFP else (1, 1), wsl.dtype)
+        tbB = np.zeros((COUNT_ROWS + 1, SP * nc) if kind == BFP else (1, 1), wsl.dtype)
         # wv[i, lane] = plane weight * signed slice weight of the lane
         wv = np.empty((P, SP * nc), np.int64)
         members = np.zeros(SP * nc, np.int64)  # real outputs in the block of each lane
@@ -632,9 +638,9 @@ def mvm_tiles(
                 for i in range(P):
                     if nz[m, t, i] == 0:
                         continue  # an all-zero plane: skipped, no conversions
-                    livei[nlive] = i
                     nlive += 1
-                    acc = accP[i]
+                    slot = nb if stats_on else 0
+                    acc = accB[slot]
                     if use_table:
                         _sum_table(table, pat, m, t, i, L, acc)
                     else:
@@ -649,10 +655,10 @@ def mvm_tiles(
                         continue
                     pwf = np.float32(pw[i])
                     if kind == BFP:
-                        kb = kbP[i]
+                        kb = kbB[slot]
                         _block_windows(acc, block, U, b, kb)
                         if stats_on:
-                            _rz_thresholds(kb, U, nearest, tbP[i])
+                            _rz_thresholds(kb, U, nearest, tbB[slot])
                         if fast:
                             _adcf_bfp(acc, block, U, pwf, nearest, kb, scf, sci, invf, invi,
                                       ybuf_f)  # fmt: skip
@@ -667,22 +673,25 @@ def mvm_tiles(
                         _adcf_fixed(acc, L, pwf, sc_f, inv_f, hf_f, cm_f, ybuf_f)
                     else:
                         _adc_fixed(acc, L, wv, i, k_fixed, half_fixed, cmax, ybuf)
-                if stats_on and kind == BFP:
-                    _count_live(kbP, livei, nlive, U, thr, n_thr, cnt)
-                    _count_bfp_zeros(accP, tbP, livei, nlive, block, U, n_rows - 1, cnt)
-                    conv += real * nlive
-                elif stats_on:
-                    _count_live(accP, livei, nlive, L, thr, n_thr, cnt)
-                    conv += L * nlive
+                    if stats_on:
+                        nb += 1
+                        if nb == COUNT_ROWS:
+                            _count_buffer(kind, accB, kbB, tbB, nb, L, U, block, thr, n_thr, cnt)
+                            nb = 0
+                if stats_on:
+                    conv += (real if kind == BFP else L) * nlive
                 if mode == MODE_MVM and fast:
                     _flushf(ybuf_f, block, SP, NB, spw, y, m, n0, N)
                 elif mode == MODE_MVM:
                     _flush(ybuf, block, SP, NB, y, m, n0, N)
                 since += 1
                 if stats_on and since == flush_every:
+                    _count_buffer(kind, accB, kbB, tbB, nb, L, U, block, thr, n_thr, cnt)
+                    nb = 0
                     _flush_counts(cnt, ones, members, L, U, kind, kmax, count_sat, conv, stats,
                                   task)  # fmt: skip
                     since = 0
                     conv = 0
         if stats_on:
+            _count_buffer(kind, accB, kbB, tbB, nb, L, U, block, thr, n_thr, cnt)
             _flush_counts(cnt, ones, members, L, U, kind, kmax, count_sat, conv, stats, task)
