@@ -1,11 +1,13 @@
 """Images per second of resnet20 (zoo) on Fashion-MNIST test images: float, int and cim backends.
 
-    python benchmarks/bench_resnet20.py [--samples 1000] [--model resnet20] [--profile]
+    python benchmarks/bench_resnet20.py [--samples 1000] [--model resnet20] [--profile] [--stats]
 
 The cim point is the issue's reference design: ``adc="rar"``, ``adc_bits=5``, every other
 CIMConfig field at its default, with per-layer reports collected (as ``bfpdse run`` does). The
 numba kernels are compiled (or loaded from the cache) on a few images before timing. With
-``--profile`` the cim run is profiled and the share of ``crossbar_mvm`` is printed.
+``--profile`` the cim run is profiled and the share of ``crossbar_mvm`` is printed. With
+``--stats`` the crossbar calls of one batch are recorded and timed with statistics on and off
+(calls alternating, best of 5 each, CPU time of all threads): what collecting them costs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import time
 
 import numpy as np
 
-from bfpdse.cim import CIMConfig
+import bfpdse.nn.engine as engine
+from bfpdse.cim import CIMConfig, crossbar_mvm
 from bfpdse.data import load_dataset
 from bfpdse.nn import load_model
 
@@ -28,6 +31,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--stats", action="store_true", help="cost of the statistics, per layer")
     args = parser.parse_args()
 
     model = load_model(args.model)
@@ -37,6 +41,8 @@ def main() -> None:
     print(f"model {model.name} ({model.version}), {n} images, batch {args.batch_size}")
     print(f"cim: {cim.to_dict()}")
     model.forward(data.x[:2], "cim", cim=cim, collect=True)  # compile / load the kernels
+    if args.stats:
+        return stats_cost(model, data.x[: args.batch_size], cim)
 
     rows = []
     for backend in ("float", "int", "cim"):
@@ -63,6 +69,34 @@ def main() -> None:
         )
         print(f"crossbar_mvm: {mvm:.2f} s of {total:.2f} s profiled ({100 * mvm / total:.0f} %)")
         stats.sort_stats("tottime").print_stats(12)
+
+
+def stats_cost(model, x: np.ndarray, cim: CIMConfig, reps: int = 5) -> None:
+    """CPU seconds of the batch's crossbar calls with statistics off and on (best of reps)."""
+    calls = []
+
+    def record(*args, **kwargs):
+        calls.append((args, kwargs))
+        return crossbar_mvm(*args, **kwargs)
+
+    engine.crossbar_mvm = record
+    try:
+        model.forward(x, "cim", cim=cim, collect=True)
+    finally:
+        engine.crossbar_mvm = crossbar_mvm
+    best = {False: 0.0, True: 0.0}
+    for args, kwargs in calls:
+        t = {False: float("inf"), True: float("inf")}
+        for _ in range(reps):
+            for on in (False, True):
+                start = time.process_time()
+                crossbar_mvm(*args, **{**kwargs, "return_stats": on})
+                t[on] = min(t[on], time.process_time() - start)
+        best[False] += t[False]
+        best[True] += t[True]
+    off, on = best[False], best[True]
+    print(f"{len(calls)} crossbar calls of {len(x)} images, CPU s: statistics off {off:.3f}, "
+          f"on {on:.3f} ({100 * (on / off - 1):+.1f} %)")  # fmt: skip
 
 
 if __name__ == "__main__":
