@@ -14,8 +14,8 @@ once per four), instead of R multiply-adds per partial sum in a float32 BLAS mat
 bit planes (measured: this is faster than that matmul alone, see benchmarks/bench_mvm.py; the
 table of a task is sized to stay in L2, whose bandwidth bounds it). Integer arithmetic
 throughout, so the sums are exact; the accumulator dtype (int16/int32/int64) is chosen by the
-caller from Pmax so that no sum overflows. For d > 2 a group would hold
-one row, so the kernel multiplies digit * slice row directly (``use_table=False``).
+caller from Pmax so that no sum overflows. For d > 2 a group would hold one row, so the kernel
+multiplies digit * slice row directly (``use_table=False``).
 All-zero planes of a (vector, tile) are skipped outright (SPEC "Counting"), and so are four
 groups whose patterns are all zero, which makes sparse ReLU inputs cheaper. The patterns
 themselves come from ``plane_patterns_packed`` for 8-bit inputs (a group's bytes read as one word,
