@@ -264,11 +264,13 @@ class _QuantRunner:
         signal = noise = 0.0
         for g in range(layer.groups):
             window = self.windows.get(keys[g]) if cfg.adc == "calibrated" else None
-            y, st = crossbar_mvm(cols[g], layer.w_int[g], cfg, window=window, return_stats=True)
+            out = crossbar_mvm(cols[g], layer.w_int[g], cfg, window=window,
+                               return_stats=self.collect)  # fmt: skip
+            y = out[0] if self.collect else out  # statistics cost time: only when collecting
             y = y.astype(np.float64)  # exact: |y| < 2^53 (checked by quantize.exact_dtype)
             parts.append(y)
             if self.collect:
-                stats = stats + st
+                stats = stats + out[1]
                 ideal = _exact_matmul(cols[g : g + 1], layer.w_blas[g : g + 1])
                 signal += float(np.einsum("ij,ij->", ideal, ideal))
                 ideal -= y

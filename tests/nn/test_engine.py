@@ -61,6 +61,7 @@ def test_lossy_adc_reports_noise_and_sums_over_batches(models):
     out, whole = model.forward(x, "cim", cim=cfg, collect=True, batch_size=6)
     out2, parts = model.forward(x, "cim", cim=cfg, collect=True, batch_size=4)
     assert_array_equal(out, out2)  # rows are independent: batching changes nothing
+    assert_array_equal(model.forward(x, "cim", cim=cfg), out)  # no reports: no statistics
     assert any(0 < rep.noise_power for rep in whole.values())
     for name, rep in whole.items():
         other = parts[name]
