@@ -39,7 +39,7 @@ from numba import prange
 from numba.cpython.unsafe.numbers import leading_zeros
 
 from bfpdse.cim.adc import BFP, IDEAL, RAR
-from bfpdse.cim.jit import njit, njit_parallel
+from bfpdse.cim.jit import bits_float, float_bits, njit, njit_parallel
 
 #: layout of a task's row of counters: saturated, rounded_to_zero, window_hist[0..32]
 ST_SAT, ST_RZ, ST_HIST = 0, 1, 2
@@ -282,33 +282,31 @@ def _adcf_fixed(acc, L, pwf, sc, inv, hf, cm, ybuf):
 
 
 @njit
-def _adcf_rar(acc, L, pwf, s, nearest, af, ai, scf, sci, invf, invi, ybuf):
-    """rar in float32: 2^k is read off the float exponent of |p| * 2^(1-b).
+def _adcf_rar(acc, L, pwf, s, nearest, ybuf):
+    """rar in float32: 2^k is read off the float exponent of |p| * 2^(1-b), s = 2^(1-b).
 
-    af/ai, scf/sci and invf/invi are float32 scratch arrays and their int32 views: the exponent
-    field of t = |p| * 2^(1-b), floored at 2^0, is the bit pattern of 2^k = 2^max(0, msb - b + 1),
-    and 2^-k has the mirrored exponent. s = 2^(1-b).
+    The exponent field of t = |p| * s, floored at 2^0, is the bit pattern of
+    2^k = 2^max(0, msb - b + 1), and 2^-k has the mirrored exponent.
     """
-    for q in range(L):
-        af[q] = abs(np.float32(acc[q])) * s
-    for q in range(L):
-        e = max(ai[q] & 0x7F800000, 0x3F800000)
-        sci[q] = e
-        invi[q] = 0x7F000000 - e
     half = np.float32(0.5) if nearest else np.float32(0.0)
     for q in range(L):
         p = np.float32(acc[q])
-        sc = scf[q]
-        v = np.floor((abs(p) + half * sc) * invf[q]) * sc
+        a = abs(p)
+        e = np.int32(max(float_bits(a * s) & 0x7F800000, 0x3F800000))
+        sc = bits_float(e)
+        v = np.floor((a + half * sc) * bits_float(np.int32(0x7F000000 - e))) * sc
         ybuf[q] += pwf * (v if p >= 0 else -v)
 
 
 @njit
-def _adcf_bfp(acc, block, U, pwf, nearest, kb, scf, sci, invf, invi, ybuf):
-    """bfp in float32 with the block windows kb[:U] (lanes u, u + U, ... form a block)."""
+def _adcf_bfp(acc, block, U, pwf, nearest, kb, scf, invf, ybuf):
+    """bfp in float32 with the block windows kb[:U] (lanes u, u + U, ... form a block).
+
+    scf, invf: float32 scratch for the blocks' 2^k and 2^-k.
+    """
     for u in range(U):
-        sci[u] = (127 + kb[u]) << 23  # the float32 bit patterns of 2^k and 2^-k
-        invi[u] = (127 - kb[u]) << 23
+        scf[u] = bits_float(np.int32((127 + kb[u]) << 23))  # exact powers of two
+        invf[u] = bits_float(np.int32((127 - kb[u]) << 23))
     half = np.float32(0.5) if nearest else np.float32(0.0)
     for j in range(block):
         off = j * U
@@ -596,12 +594,8 @@ def mvm_tiles(
         nb = 0  # rows of the buffer in use
         ybuf = np.zeros(SP * nc, np.int64)
         ybuf_f = np.zeros(SP * nc, np.float32)
-        af = np.zeros(SP * nc, np.float32)
         scf = np.zeros(SP * nc, np.float32)
         invf = np.zeros(SP * nc, np.float32)
-        ai = af.view(np.int32)
-        sci = scf.view(np.int32)
-        invi = invf.view(np.int32)
         cnt = np.zeros((n_rows, SP * nc), wsl.dtype)
         ones = np.ones(SP * nc, np.int64)
         since = 0  # (vector, tile) pairs counted since the last flush of cnt
@@ -660,13 +654,11 @@ def mvm_tiles(
                         if stats_on:
                             _rz_thresholds(kb, U, nearest, tbB[slot])
                         if fast:
-                            _adcf_bfp(acc, block, U, pwf, nearest, kb, scf, sci, invf, invi,
-                                      ybuf_f)  # fmt: skip
+                            _adcf_bfp(acc, block, U, pwf, nearest, kb, scf, invf, ybuf_f)
                         else:
                             _adc_bfp(acc, block, U, wv, i, nearest, kb, ybuf)
                     elif kind == RAR and fast:
-                        _adcf_rar(acc, L, pwf, s_rar, nearest, af, ai, scf, sci, invf, invi,
-                                  ybuf_f)  # fmt: skip
+                        _adcf_rar(acc, L, pwf, s_rar, nearest, ybuf_f)
                     elif kind == RAR:
                         _adc_rar(acc, L, wv, i, b, nearest, ybuf)
                     elif fast:
