@@ -457,17 +457,32 @@ def _flush_counts(cnt, ones, members, L, U, kind, kmax, count_sat, conv, stats, 
 
 
 @njit
-def _flushf(ybuf, block, SP, NB, spw, y, m, n0, N):
-    """y[m, n] += sum over slices of spw[sp] * ybuf[lane] (float32 lanes hold exact integers)."""
+def _member_outputs(N, n0, j, block, NB):
+    """How many of the task's NB blocks have a real output (n < N) as member j."""
+    return min(NB, max(0, -(-(N - n0 - j) // block)))
+
+
+@njit
+def _flushf(ybuf, block, SP, NB, spw, y, m, n0, N, tf):
+    """y[m, n] += sum over slices of spw[sp] * ybuf[lane], summed in float64 first (tf: scratch).
+
+    Exact: the float32 lanes hold integers |v| < 2^24 and |spw| <= 2^15, so with at most 32
+    slices the sum stays below 2^44, well inside float64's 53 bits. Float64 multiplies
+    vectorise; int64 ones do not on AVX2, and a per-slice pass over y costs a load and store.
+    """
     U = SP * NB
     for j in range(block):
+        nb = _member_outputs(N, n0, j, block, NB)
+        for beta in range(nb):
+            tf[beta] = 0.0
         for sp in range(SP):
             base = j * U + sp * NB
-            wgt = spw[sp]
-            for beta in range(NB):
-                n = n0 + beta * block + j
-                if n < N:
-                    y[m, n] += wgt * np.int64(np.int32(ybuf[base + beta]))
+            wgt = np.float64(spw[sp])
+            for beta in range(nb):
+                tf[beta] += wgt * np.float64(ybuf[base + beta])
+        yr = y[m, n0 + j : n0 + j + nb * block : block]
+        for beta in range(nb):
+            yr[beta] += np.int64(tf[beta])
 
 
 @njit
@@ -505,12 +520,12 @@ def _flush(ybuf, block, SP, NB, y, m, n0, N):
     """y[m, n0 + beta*B + j] += sum over slices of ybuf[j*U + sp*NB + beta] (n < N only)."""
     U = SP * NB
     for j in range(block):
+        nb = _member_outputs(N, n0, j, block, NB)
+        yr = y[m, n0 + j : n0 + j + nb * block : block]
         for sp in range(SP):
             base = j * U + sp * NB
-            for beta in range(NB):
-                n = n0 + beta * block + j
-                if n < N:
-                    y[m, n] += ybuf[base + beta]
+            for beta in range(nb):
+                yr[beta] += ybuf[base + beta]
 
 
 @njit
@@ -594,6 +609,7 @@ def mvm_tiles(
         nb = 0  # rows of the buffer in use
         ybuf = np.zeros(SP * nc, np.int64)
         ybuf_f = np.zeros(SP * nc, np.float32)
+        tf = np.zeros(nc, np.float64)
         scf = np.zeros(SP * nc, np.float32)
         invf = np.zeros(SP * nc, np.float32)
         cnt = np.zeros((n_rows, SP * nc), wsl.dtype)
@@ -625,9 +641,10 @@ def mvm_tiles(
                     live += nz[m, t, i]
                 if live == 0:
                     continue
-                for q in range(L):
-                    ybuf[q] = 0
-                    ybuf_f[q] = 0
+                if fast:
+                    ybuf_f[:L] = 0
+                else:
+                    ybuf[:L] = 0
                 nlive = 0
                 for i in range(P):
                     if nz[m, t, i] == 0:
@@ -673,7 +690,7 @@ def mvm_tiles(
                 if stats_on:
                     conv += (real if kind == BFP else L) * nlive
                 if mode == MODE_MVM and fast:
-                    _flushf(ybuf_f, block, SP, NB, spw, y, m, n0, N)
+                    _flushf(ybuf_f, block, SP, NB, spw, y, m, n0, N, tf)
                 elif mode == MODE_MVM:
                     _flush(ybuf, block, SP, NB, y, m, n0, N)
                 since += 1

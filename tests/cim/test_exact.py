@@ -113,6 +113,8 @@ EDGE_CONFIGS = [
          rounding="floor"),
     # widest cells and DAC, B = 1
     dict(rows=7, cell_bits=4, weight_bits=16, input_bits=16, dac_bits=16, adc_bits=5, block=1),
+    # the most slices (1-bit cells, 16-bit weights) on the float32 ADC path: its slice sums
+    dict(rows=64, cell_bits=1, weight_bits=16, input_bits=8, adc_bits=4, block=3),
     # input blocks on
     dict(rows=4, cell_bits=2, weight_bits=8, input_bits=8, input_mantissa_bits=3, adc_bits=3),
     dict(rows=4, cell_bits=2, weight_bits=8, input_bits=8, input_mantissa_bits=1, adc_bits=2,
