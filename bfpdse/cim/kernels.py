@@ -323,87 +323,90 @@ def _adcf_bfp(acc, block, U, pwf, nearest, kb, scf, invf, ybuf):
 # windows (k >= kk <=> |p| >= 2^(b-1+kk)), bfp windows (a block's k >= kk). The partial sums of
 # the converted planes stay in the rows of a count buffer ``accB`` (bfp's block windows in
 # ``kbB``, their zero thresholds in ``tbB``), across (vector, tile) pairs, and are counted when it
-# is full, four planes and four thresholds per pass: compares and sums of their results in the
+# is full, all its planes and four thresholds per pass: compares and sums of their results in the
 # accumulator dtype (int16 when Pmax < 2^15) vectorise 16 lanes wide, and each counter is loaded
-# and stored once per four planes instead of once per plane (bench_mvm.py: "stats +%"); a full
-# buffer also keeps narrow layers' (few lanes) passes long. A counter gains at most one per
+# and stored once per COUNT_ROWS planes instead of once per plane (bench_mvm.py: "stats +%");
+# a full buffer also keeps narrow layers' (few lanes) passes long. A counter gains at most one per
 # plane, so the driver empties the counters into the int64 statistics every ``flush_every``
 # (vector, tile) pairs, before they could overflow, and at the end of every task.
 
 
 @njit
-def _count_at_least4(a0, a1, a2, a3, L, thr, row, cnt):
-    """cnt[row + j, q] += how many of the planes a0..a3 have |p_q| >= thr[row + j], j = 0..3."""
+def _count_at_least4(rows_b, L, thr, row, cnt):
+    """cnt[row + j, q] += how many rows of the buffer have |p_q| >= thr[row + j], j = 0..3."""
     t0, t1, t2, t3 = thr[row], thr[row + 1], thr[row + 2], thr[row + 3]
     for q in range(L):
-        x0, x1, x2, x3 = abs(a0[q]), abs(a1[q]), abs(a2[q]), abs(a3[q])
-        cnt[row, q] += ((x0 >= t0) + (x1 >= t0)) + ((x2 >= t0) + (x3 >= t0))
-        cnt[row + 1, q] += ((x0 >= t1) + (x1 >= t1)) + ((x2 >= t1) + (x3 >= t1))
-        cnt[row + 2, q] += ((x0 >= t2) + (x1 >= t2)) + ((x2 >= t2) + (x3 >= t2))
-        cnt[row + 3, q] += ((x0 >= t3) + (x1 >= t3)) + ((x2 >= t3) + (x3 >= t3))
+        c0 = c1 = c2 = c3 = 0
+        for r in range(COUNT_ROWS):  # a constant count: unrolled, so q vectorises
+            x = abs(rows_b[r, q])
+            c0 += x >= t0
+            c1 += x >= t1
+            c2 += x >= t2
+            c3 += x >= t3
+        cnt[row, q] += c0
+        cnt[row + 1, q] += c1
+        cnt[row + 2, q] += c2
+        cnt[row + 3, q] += c3
 
 
 @njit
-def _count_at_least2(a0, a1, a2, a3, L, thr, row, cnt):
+def _count_at_least2(rows_b, L, thr, row, cnt):
     """``_count_at_least4`` for the two thresholds thr[row], thr[row + 1]."""
     t0, t1 = thr[row], thr[row + 1]
     for q in range(L):
-        x0, x1, x2, x3 = abs(a0[q]), abs(a1[q]), abs(a2[q]), abs(a3[q])
-        cnt[row, q] += ((x0 >= t0) + (x1 >= t0)) + ((x2 >= t0) + (x3 >= t0))
-        cnt[row + 1, q] += ((x0 >= t1) + (x1 >= t1)) + ((x2 >= t1) + (x3 >= t1))
+        c0 = c1 = 0
+        for r in range(COUNT_ROWS):
+            x = abs(rows_b[r, q])
+            c0 += x >= t0
+            c1 += x >= t1
+        cnt[row, q] += c0
+        cnt[row + 1, q] += c1
 
 
 @njit
-def _count_zeros_blocks4(a0, a1, a2, a3, t0, t1, t2, t3, block, U, row, cnt):
-    """cnt[row, lane] += how many of the planes a0..a3 have 0 < |p| < t_s[u] (lanes of block u).
+def _count_zeros_blocks(rows_b, tb, block, U, row, cnt):
+    """cnt[row, lane] += how many rows of the buffer have 0 < |p| < tb[r, u] (lanes of block u).
 
-    t0..t3: the four planes' per-block zero thresholds (lanes u, u + U, ... form block u).
+    tb: every row's per-block zero thresholds (lanes u, u + U, ... form block u).
     """
     for j in range(block):
         off = j * U
         for u in range(U):
             q = off + u
-            x0, x1, x2, x3 = abs(a0[q]), abs(a1[q]), abs(a2[q]), abs(a3[q])
-            z0 = (x0 != 0) & (x0 < t0[u])
-            z1 = (x1 != 0) & (x1 < t1[u])
-            z2 = (x2 != 0) & (x2 < t2[u])
-            z3 = (x3 != 0) & (x3 < t3[u])
-            cnt[row, q] += (z0 + z1) + (z2 + z3)
+            z = 0
+            for r in range(COUNT_ROWS):
+                x = abs(rows_b[r, q])
+                z += (x != 0) & (x < tb[r, u])
+            cnt[row, q] += z
 
 
 @njit
-def _four(s, n, pad):
-    """Rows s .. s+3 of a count buffer holding n rows; past n its all-zero padding row pad."""
-    return s, s + 1 if s + 1 < n else pad, s + 2 if s + 2 < n else pad, s + 3 if s + 3 < n else pad
-
-
-@njit
-def _count_rows(rows_b, n, L, thr, n_thr, cnt):
-    """Threshold counts over rows 0 .. n-1 of rows_b: rows in fours, thresholds in fours and a
-    last pair (n_thr is even; a spare threshold's row is counted but never read).
+def _count_rows(rows_b, L, thr, n_thr, cnt):
+    """Threshold counts over the buffer's rows: thresholds in fours and a last pair (n_thr is
+    even; a spare threshold's row is counted but never read).
     """
-    pad = rows_b.shape[0] - 1
-    for s in range(0, n, 4):
-        i0, i1, i2, i3 = _four(s, n, pad)
-        a0, a1, a2, a3 = rows_b[i0], rows_b[i1], rows_b[i2], rows_b[i3]
-        for row in range(0, n_thr - 3, 4):
-            _count_at_least4(a0, a1, a2, a3, L, thr, row, cnt)
-        if n_thr % 4:
-            _count_at_least2(a0, a1, a2, a3, L, thr, n_thr - 2, cnt)
+    for row in range(0, n_thr - 3, 4):
+        _count_at_least4(rows_b, L, thr, row, cnt)
+    if n_thr % 4:
+        _count_at_least2(rows_b, L, thr, n_thr - 2, cnt)
 
 
 @njit
 def _count_buffer(kind, accB, kbB, tbB, n, L, U, block, thr, n_thr, cnt):
-    """Count the n buffered planes: their windows (rar, bfp) or saturation and zeros (fixed)."""
-    if kind != BFP:
-        _count_rows(accB, n, L, thr, n_thr, cnt)
+    """Count the n buffered planes: their windows (rar, bfp) or saturation and zeros (fixed).
+
+    Rows n.. are cleared first: a zero partial sum (or window) reaches no threshold, as every
+    threshold that is read is >= 1, and is not a nonzero value rounded to zero.
+    """
+    if n == 0:
         return
-    _count_rows(kbB, n, U, thr, n_thr, cnt)
-    pad = accB.shape[0] - 1
-    for s in range(0, n, 4):  # values rounded to zero in their block's window
-        i0, i1, i2, i3 = _four(s, n, pad)
-        _count_zeros_blocks4(accB[i0], accB[i1], accB[i2], accB[i3], tbB[i0], tbB[i1], tbB[i2],
-                             tbB[i3], block, U, cnt.shape[0] - 1, cnt)  # fmt: skip
+    accB[n:, :L] = 0
+    if kind != BFP:
+        _count_rows(accB, L, thr, n_thr, cnt)
+        return
+    kbB[n:, :U] = 0
+    _count_rows(kbB, U, thr, n_thr, cnt)
+    _count_zeros_blocks(accB, tbB, block, U, cnt.shape[0] - 1, cnt)  # rounded to zero
 
 
 @njit
@@ -603,9 +606,8 @@ def mvm_tiles(
         # a group sums at most gs * (2^d - 1) * (2^c - 1) <= 90 (d <= 2, gs * d = 4, c <= 4):
         # int8 entries halve the bytes read per partial sum (the table is read from L2)
         table = np.zeros((G if use_table else 1, npat, SP * nc), np.int8)
-        # the count buffer: partial sums of converted planes, counted when full; the last row
-        # stays zero (padding)
-        accB = np.zeros((COUNT_ROWS + 1, SP * nc), wsl.dtype)
+        # the count buffer: partial sums of converted planes, counted when full
+        accB = np.zeros((COUNT_ROWS, SP * nc), wsl.dtype)
         nb = 0  # rows of the buffer in use
         ybuf = np.zeros(SP * nc, np.int64)
         ybuf_f = np.zeros(SP * nc, np.float32)
@@ -617,8 +619,8 @@ def mvm_tiles(
         since = 0  # (vector, tile) pairs counted since the last flush of cnt
         conv = 0  # conversions since the last flush of cnt
         # bfp: the block windows of the buffered planes and their zero thresholds (rows as accB)
-        kbB = np.zeros((COUNT_ROWS + 1, SP * nc) if kind == BFP else (1, 1), wsl.dtype)
-        tbB = np.zeros((COUNT_ROWS + 1, SP * nc) if kind == BFP else (1, 1), wsl.dtype)
+        kbB = np.zeros((COUNT_ROWS, SP * nc) if kind == BFP else (1, 1), wsl.dtype)
+        tbB = np.zeros((COUNT_ROWS, SP * nc) if kind == BFP else (1, 1), wsl.dtype)
         # wv[i, lane] = plane weight * signed slice weight of the lane
         wv = np.empty((P, SP * nc), np.int64)
         members = np.zeros(SP * nc, np.int64)  # real outputs in the block of each lane
