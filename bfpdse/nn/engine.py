@@ -28,8 +28,8 @@ import numpy as np
 
 from bfpdse.cim import CIMConfig, CIMStats, calibrate_window, crossbar_mvm
 from bfpdse.errors import DataError, ModelError, SpecError
-from bfpdse.nn import ops
-from bfpdse.nn.graph import MVM_OPS, Graph, Node, bn_affine, fold_batchnorm
+from bfpdse.nn import ops, opset
+from bfpdse.nn.graph import MVM_OPS, Graph, Node, fold_batchnorm
 from bfpdse.nn.quantize import (
     QuantConfig,
     QuantizedModel,
@@ -49,6 +49,7 @@ DEFAULT_BATCH = 100
 DEFAULT_WINDOW_VECTORS = 8192
 
 Progress = Callable[[int, int], None]
+MVM = Callable[[Node, np.ndarray], np.ndarray]
 
 
 # ------------------------------------------------------------------------ reports
@@ -110,67 +111,57 @@ def add_reports(a: dict[str, LayerReport], b: dict[str, LayerReport]) -> dict[st
 # ------------------------------------------------------------------------ interpreter
 
 
-def run_graph(graph: Graph, x: np.ndarray, mvm: Callable[[Node, np.ndarray], np.ndarray]):
-    """Run ``graph`` on NCHW float32 ``x``; ``mvm(node, input)`` computes conv/linear nodes.
+class Interpreter:
+    """Runs one graph: each node by its op-table row, conv/linear by an optional callback.
 
-    Activations are NHWC inside (see ``ops``); the output comes back in ONNX layout. Tensors are
-    dropped as soon as their last reader has run.
+    The rows' prepared parameters (float32 weight matrices, BN's affine) are derived once per
+    interpreter and kept here, not in the nodes.
     """
-    readers: dict[str, int] = {}
-    for node in graph.nodes:
-        for name in node.inputs:
-            readers[name] = readers.get(name, 0) + 1
-    env = {graph.input: ops.from_onnx_layout(x)}
-    for node in graph.nodes:
-        ins = [env[name] for name in node.inputs]
-        env[node.output] = _run_node(node, ins, mvm)
-        for name in node.inputs:
-            readers[name] -= 1
-            if readers[name] == 0 and name != graph.output:
-                del env[name]
-    return ops.to_onnx_layout(env[graph.output])
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.prepared: dict[str, Any] = {}
+        readers: dict[str, int] = {}
+        for node in graph.nodes:
+            for name in node.inputs:
+                readers[name] = readers.get(name, 0) + 1
+        self.readers = readers
+
+    def params(self, node: Node) -> Any:
+        p = self.prepared.get(node.name)
+        if p is None:
+            p = self.prepared[node.name] = opset.get(node.op).prepare(node.attrs)
+        return p
+
+    def float_mvm(self, node: Node, x: np.ndarray) -> np.ndarray:
+        """The float computation of a conv/linear node."""
+        return opset.get(node.op).run(self.params(node), [x])
+
+    def run(self, x: np.ndarray, mvm: MVM | None = None) -> np.ndarray:
+        """Run on NCHW float32 ``x``; ``mvm(node, input)`` computes conv/linear nodes if given.
+
+        Activations are in the internal layout inside (see ``ops``); the output comes back in
+        ONNX layout. Tensors are dropped as soon as their last reader has run.
+        """
+        graph = self.graph
+        readers = dict(self.readers)
+        env = {graph.input: ops.from_onnx_layout(x)}
+        for node in graph.nodes:
+            ins = [env[name] for name in node.inputs]
+            if mvm is not None and node.op in MVM_OPS:
+                env[node.output] = mvm(node, ins[0])
+            else:
+                env[node.output] = opset.get(node.op).run(self.params(node), ins)
+            for name in node.inputs:
+                readers[name] -= 1
+                if readers[name] == 0 and name != graph.output:
+                    del env[name]
+        return ops.to_onnx_layout(env[graph.output])
 
 
-def _run_node(node: Node, ins: list[np.ndarray], mvm) -> np.ndarray:
-    op, a = node.op, node.attrs
-    x = ins[0]
-    if op in MVM_OPS:
-        return mvm(node, x)
-    if op == "bn":
-        mult, add = a["_affine32"] if "_affine32" in a else _bn32(a)
-        return x * mult + add
-    if op == "relu":
-        return np.maximum(x, 0, dtype=x.dtype)
-    if op == "clip":
-        return np.clip(x, a["lo"], a["hi"]).astype(x.dtype, copy=False)
-    if op == "maxpool":
-        return ops.maxpool(x, a)
-    if op == "avgpool":
-        return ops.avgpool(x, a)
-    if op == "gap":
-        return ops.global_avgpool(x)
-    if op == "add":
-        return x + ins[1]
-    if op == "reshape":
-        return ops.reshape(x, a["shape"])
-    raise ModelError(f"internal: unknown graph op {op!r} in node {node.name!r}")
-
-
-def _bn32(attrs: dict) -> tuple[np.ndarray, np.ndarray]:
-    mult, add = bn_affine(attrs)
-    attrs["_affine32"] = (mult.astype(np.float32), add.astype(np.float32))
-    return attrs["_affine32"]
-
-
-def _float_mvm(node: Node, x: np.ndarray) -> np.ndarray:
-    a = node.attrs
-    if node.op == "linear":
-        if "_w32" not in a:
-            a["_w32"] = np.ascontiguousarray(a["weight"], dtype=np.float32)
-        return x @ a["_w32"] + a["bias"].astype(np.float32)
-    if "_w32" not in a:
-        a["_w32"] = ops.conv_weight_matrix(np.asarray(a["weight"], np.float32), a["groups"])
-    return ops.conv_float(x, a, a["_w32"])
+def run_graph(graph: Graph, x: np.ndarray, mvm: MVM | None = None) -> np.ndarray:
+    """Run ``graph`` once on NCHW float32 ``x`` (see :meth:`Interpreter.run`)."""
+    return Interpreter(graph).run(x, mvm)
 
 
 # ------------------------------------------------------------------------ quantized runs
@@ -179,14 +170,28 @@ def _float_mvm(node: Node, x: np.ndarray) -> np.ndarray:
 def _layer_cols(
     layer: QuantLayer, q: np.ndarray, dtype: np.dtype | None = None
 ) -> tuple[np.ndarray, tuple[int, ...]]:
-    """(groups, M, K) integer input matrix of a layer (in ``dtype``) and its output shape."""
+    """(groups, M, K) integer input matrix of a layer (in ``dtype``) and its output's lead shape.
+
+    The lead shape is internal (n, Ho, Wo) for a conv and (n,) for a linear layer on (n, K);
+    a linear layer on an N-D tensor has its ONNX lead shape (see :func:`_layer_output`).
+    """
     if layer.op == "linear":
-        return q[None].astype(dtype or q.dtype, copy=False), (q.shape[0],)
+        if q.ndim == 2:
+            return q[None].astype(dtype or q.dtype, copy=False), (q.shape[0],)
+        rows, lead = ops.rows_last_axis(q)
+        return rows[None].astype(dtype or q.dtype, copy=False), lead
     a = layer.attrs
     cols, ho, wo = ops.im2col(
         q, a["kernel"], a["strides"], a["pads"], a["dilations"], a["groups"], dtype=dtype
     )
     return cols, (q.shape[0], ho, wo)
+
+
+def _layer_output(layer: QuantLayer, y: np.ndarray, lead: tuple[int, ...]) -> np.ndarray:
+    """A layer's (M, N) float32 outputs in the internal layout of its output tensor."""
+    if layer.op == "linear" and len(lead) > 1:
+        return ops.unflatten_rows(y, lead)
+    return y.reshape(*lead, -1)
 
 
 class _QuantRunner:
@@ -208,6 +213,7 @@ class _QuantRunner:
         self.reports: dict[str, LayerReport] = {}
         self.cfgs: dict[str, CIMConfig] = {}
         self._q: dict[str, np.ndarray] = {}
+        self.interp = Interpreter(qm.graph)
         if cim is not None:
             for layer in qm.layers.values():
                 self.cfgs[layer.name] = layer_config(layer, cim)
@@ -221,7 +227,7 @@ class _QuantRunner:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         self._q = {}
-        out = run_graph(self.qm.graph, x, self.mvm)
+        out = self.interp.run(x, self.mvm)
         self._q = {}
         return out
 
@@ -253,7 +259,7 @@ class _QuantRunner:
             cols, lead = _layer_cols(layer, q)
             acc = self._cim_matmul(layer, cols, lead[0])
         y = acc * layer.mult + layer.bias  # float64
-        return y.astype(np.float32).reshape(*lead, -1)
+        return _layer_output(layer, y.astype(np.float32), lead)
 
     def _cim_matmul(self, layer: QuantLayer, cols: np.ndarray, images: int) -> np.ndarray:
         """Accumulators of the crossbar; with ``collect``, the report against exact cols @ w."""
@@ -410,6 +416,12 @@ class Model:
         b = (255.0 * self.input_scale - self.mean) / self.std
         return np.minimum(a, b), np.maximum(a, b)
 
+    @property
+    def _float_interpreter(self) -> Interpreter:
+        if "float" not in self._cache:
+            self._cache["float"] = Interpreter(self.graph)
+        return self._cache["float"]
+
     # ---------------------------------------------------------------- quantization
 
     @property
@@ -465,6 +477,8 @@ class Model:
         sizes = {t: x.shape[0] * int(np.prod(graph.shapes[t])) for t in tensors}
         top: dict[str, np.ndarray] = {t: np.empty(0, np.float32) for t in tensors}
 
+        interp = Interpreter(graph)
+
         def mvm(node: Node, inp: np.ndarray) -> np.ndarray:
             t = node.inputs[0]
             vals = np.abs(inp).reshape(-1) if signed[t] else inp.reshape(-1)
@@ -473,10 +487,10 @@ class Model:
             if merged.size > k:
                 merged = np.partition(merged, merged.size - k)[merged.size - k :]
             top[t] = merged
-            return _float_mvm(node, inp)
+            return interp.float_mvm(node, inp)
 
         for b0 in range(0, x.shape[0], DEFAULT_BATCH):
-            run_graph(graph, x[b0 : b0 + DEFAULT_BATCH], mvm)
+            interp.run(x[b0 : b0 + DEFAULT_BATCH], mvm)
         return {t: percentile_bound(top[t], sizes[t], quant.percentile) for t in tensors}
 
     # ---------------------------------------------------------------- running
@@ -532,7 +546,7 @@ class Model:
         outs = []
         for b0 in range(0, n, batch_size):
             xb = x[b0 : b0 + batch_size]
-            outs.append(run_graph(self.graph, xb, _float_mvm) if runner is None else runner.run(xb))
+            outs.append(self._float_interpreter.run(xb) if runner is None else runner.run(xb))
             if progress is not None:
                 progress(min(n, b0 + batch_size), n)
         logits = np.concatenate(outs) if outs else np.zeros((0,), np.float32)

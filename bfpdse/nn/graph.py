@@ -4,27 +4,14 @@ The ONNX importer (``onnx_import.py``) turns a model into a :class:`Graph`; cons
 are already folded, no-op nodes (Identity, Dropout) removed, and the bias of a MatMul + Add pair
 merged into one ``linear`` node. Every node has one output tensor.
 
-Shapes in ``Graph.shapes`` are ONNX (NCHW) shapes without the batch dimension. The engine keeps
-4-D activations in NHWC order internally (im2col then reads contiguous channels); ``reshape``
-converts back to NCHW before it reshapes, so results follow ONNX semantics.
+Shapes in ``Graph.shapes`` are ONNX shapes without the batch dimension. The engine keeps
+4-D activations in NHWC order internally (im2col then reads contiguous channels) and other ranks
+in ONNX order; ops that take axes map them (``ops.internal_axis``), so results follow ONNX
+semantics.
 
-Ops and their ``attrs``:
-
-| op | inputs | attrs |
-|---|---|---|
-| ``conv`` | x | weight (O, I/g, kh, kw), bias (O,), strides, pads (top, left, bottom, right), dilations, groups |
-| ``linear`` | x (n, K) | weight (K, N) (x @ weight), bias (N,) |
-| ``bn`` | x | gamma, beta, mean, var, eps (per channel, axis 1 of NCHW) |
-| ``relu`` | x | |
-| ``clip`` | x | lo, hi (floats; -inf / inf when absent) |
-| ``maxpool`` | x | kernel, strides, pads (top, left, bottom, right), dilations |
-| ``avgpool`` | x | kernel, strides, pads, count_include_pad, extra (bottom, right: ceil-mode overhang) |
-| ``gap`` | x | |
-| ``add`` | a, b | |
-| ``reshape`` | x | shape (the output shape without batch) |
-
-For ``maxpool``, ceil mode is already turned into extra bottom/right padding (with -inf).
-"""  # noqa: E501
+The ops, their attributes and everything else they mean live in one table,
+``bfpdse.nn.opset`` (one row per op).
+"""
 
 from __future__ import annotations
 
@@ -33,22 +20,8 @@ from typing import Any
 
 import numpy as np
 
-#: op name -> number of inputs
-OPS: dict[str, int] = {
-    "conv": 1,
-    "linear": 1,
-    "bn": 1,
-    "relu": 1,
-    "clip": 1,
-    "maxpool": 1,
-    "avgpool": 1,
-    "gap": 1,
-    "add": 2,
-    "reshape": 1,
-}
-
-#: ops whose matrix products run on the crossbar
-MVM_OPS = ("conv", "linear")
+from bfpdse.nn.opset import MVM_OPS
+from bfpdse.nn.opset.norm import bn_affine
 
 
 @dataclass
@@ -91,12 +64,6 @@ class Graph:
     def mvm_nodes(self) -> list[Node]:
         """The conv and linear nodes, in execution order."""
         return [node for node in self.nodes if node.op in MVM_OPS]
-
-
-def bn_affine(attrs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel (mult, add) of an inference BatchNormalization: y = x * mult + add."""
-    mult = attrs["gamma"] / np.sqrt(attrs["var"] + attrs["eps"])
-    return mult, attrs["beta"] - attrs["mean"] * mult
 
 
 def fold_batchnorm(graph: Graph) -> Graph:

@@ -18,45 +18,12 @@ import onnx
 from onnx import helper, numpy_helper
 
 from bfpdse.errors import ModelError
-from bfpdse.nn.graph import MVM_OPS, Graph, Node
-from bfpdse.nn.ops import out_size
+from bfpdse.nn.graph import Graph, Node
+from bfpdse.nn.opset import BY_ONNX
+from bfpdse.nn.opset.shape import resolve_target
 
 #: stands for the batch size in statically known shapes (prime, unlike any layer size)
 BATCH = 1_000_003
-
-#: ops converted into graph nodes (or dropped as no-ops)
-COMPUTE_OPS = (
-    "Conv",
-    "Gemm",
-    "MatMul",
-    "Add",
-    "BatchNormalization",
-    "Relu",
-    "Clip",
-    "MaxPool",
-    "AveragePool",
-    "GlobalAveragePool",
-    "Flatten",
-    "Reshape",
-    "Identity",
-    "Dropout",
-)
-#: ops evaluated at load time; allowed only on constant inputs (and Shape on anything)
-CONSTANT_OPS = (
-    "Constant",
-    "Shape",
-    "Gather",
-    "Unsqueeze",
-    "Squeeze",
-    "Concat",
-    "Slice",
-    "Cast",
-    "Transpose",
-    "Sub",
-    "Mul",
-    "Div",
-)
-SUPPORTED_OPS = COMPUTE_OPS + CONSTANT_OPS
 
 
 def read_onnx(path: Path) -> onnx.ModelProto:
@@ -89,8 +56,79 @@ def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
     return out
 
 
-def _as_float(a: np.ndarray) -> np.ndarray:
-    return np.asarray(a, dtype=np.float32)
+def _squeeze(attrs: dict, x, axes=None) -> np.ndarray:
+    axes = attrs.get("axes") if axes is None else axes
+    return np.squeeze(x, axis=None if axes is None else tuple(int(a) for a in axes))
+
+
+def _unsqueeze(attrs: dict, x, axes=None) -> np.ndarray:
+    axes = attrs.get("axes") if axes is None else axes
+    out = np.asarray(x)
+    rank = out.ndim + len(axes)
+    for a in sorted(int(a) % rank for a in axes):
+        out = np.expand_dims(out, a)
+    return out
+
+
+def _int_div(attrs: dict, a, b) -> np.ndarray:
+    if np.issubdtype(np.asarray(a).dtype, np.integer):
+        return np.trunc(np.asarray(a) / b).astype(np.asarray(a).dtype)
+    return np.divide(a, b)
+
+
+def _same_type(fn):
+    return lambda attrs, a, b: fn(a, b).astype(np.result_type(a, b))
+
+
+def _constant_of_shape(attrs: dict, shape) -> np.ndarray:
+    value = attrs.get("value", np.zeros(1, np.float32))
+    return np.full(tuple(int(d) for d in shape), np.asarray(value).reshape(-1)[0])
+
+
+def _flatten(attrs: dict, x) -> np.ndarray:
+    axis = attrs.get("axis", 1) % max(np.ndim(x), 1)
+    return np.reshape(x, (int(np.prod(np.shape(x)[:axis])), -1))
+
+
+#: ONNX op -> its numpy evaluation on constant inputs (ONNX layout); Slice reads the opset
+_FOLD = {
+    "Identity": lambda attrs, x, *_: x,
+    "Dropout": lambda attrs, x, *_: x,
+    "Gather": lambda attrs, x, i: np.take(x, i, axis=attrs.get("axis", 0)),
+    "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
+    "Concat": lambda attrs, *v: np.concatenate([np.atleast_1d(a) for a in v], axis=attrs["axis"]),
+    "Cast": lambda attrs, x: np.asarray(x).astype(helper.tensor_dtype_to_np_dtype(attrs["to"])),
+    "Transpose": lambda attrs, x: np.transpose(x, attrs.get("perm")),
+    "Add": _same_type(np.add),
+    "Sub": _same_type(np.subtract),
+    "Mul": _same_type(np.multiply),
+    "Div": _int_div,
+    "Pow": lambda attrs, a, b: np.power(a, b).astype(np.asarray(a).dtype),
+    "Sqrt": lambda attrs, x: np.sqrt(x),
+    "Neg": lambda attrs, x: np.negative(x),
+    "Equal": lambda attrs, a, b: np.equal(a, b),
+    "Where": lambda attrs, c, a, b: np.where(c, a, b),
+    "Reshape": lambda attrs, x, t, *_: np.reshape(
+        x, resolve_target(np.shape(x), t, attrs.get("allowzero", 0))
+    ),
+    "Flatten": _flatten,
+    "ConstantOfShape": _constant_of_shape,
+    "Range": lambda attrs, start, limit, delta: np.arange(start, limit, delta).astype(
+        np.asarray(start).dtype
+    ),
+    "Expand": lambda attrs, x, shape: (
+        x * np.ones(tuple(int(d) for d in shape), np.asarray(x).dtype)
+    ),
+}
+
+#: ops evaluated at load time when all their inputs are constant (shape sub-graphs, weights)
+FOLD_OPS = ("Constant", "Shape", "Slice", *_FOLD)
+#: ONNX ops that become graph nodes (the op table's rows)
+COMPUTE_OPS = tuple(BY_ONNX)
+#: ops allowed only on constant inputs
+CONSTANT_OPS = tuple(op for op in FOLD_OPS if op not in BY_ONNX)
+SUPPORTED_OPS = COMPUTE_OPS + CONSTANT_OPS
 
 
 class _Importer:
@@ -112,6 +150,12 @@ class _Importer:
         for out in self.graph.output:
             self.readers[out.name] = self.readers.get(out.name, 0) + 1
         self.names: set[str] = set()
+        #: the batch sentinel of activation shapes, and the input's batch if the file fixes it
+        self.batch = BATCH
+        self.static_batch: int | None = None
+
+    def attrs(self, node: onnx.NodeProto) -> dict[str, Any]:
+        return _attrs(node)
 
     # ---------------------------------------------------------------- helpers
 
@@ -157,8 +201,11 @@ class _Importer:
         self.names.add(name)
         return name
 
-    def emit(self, node: onnx.NodeProto, op: str, inputs, out_shape, **attrs) -> Node:
-        out = node.output[0]
+    def emit(
+        self, node: onnx.NodeProto, op: str, inputs, out_shape, output: str | None = None, **attrs
+    ) -> Node:
+        """Append a graph node computing ``output`` (default: the ONNX node's first output)."""
+        out = output or node.output[0]
         new = Node(
             op=op, name=self.unique_name(node), inputs=tuple(inputs), output=out, attrs=attrs
         )
@@ -191,6 +238,9 @@ class _Importer:
                 "fixed C, H and W"
             )
         self.shapes[inp.name] = (BATCH, *dims[1:])
+        if dims[0] is not None and dims[0] > 0:
+            self.static_batch = int(dims[0])
+        self.check_ops()
         for node in self.graph.node:
             self.convert(node)
         if len(self.graph.output) != 1:
@@ -215,15 +265,24 @@ class _Importer:
         shapes = {name: self.shapes[name][1:] for name in names}
         return Graph(nodes=kept, input=inp, output=out, shapes=shapes)
 
+    def check_ops(self) -> None:
+        """One error listing every op of the file that bfpdse cannot import."""
+        missing: dict[str, list[str]] = {}
+        for node in self.graph.node:
+            op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+            if op not in SUPPORTED_OPS:
+                missing.setdefault(op, []).append(node.name or "(unnamed)")
+        if missing:
+            found = "; ".join(
+                f"{op} x{len(names)} (e.g. node {names[0]!r})" for op, names in missing.items()
+            )
+            raise ModelError(
+                f"{self.path}: {len(missing)} unsupported op type(s): {found}. Supported: "
+                f"{', '.join(COMPUTE_OPS)}; on constant inputs only: {', '.join(CONSTANT_OPS)}"
+            )
+
     def convert(self, node: onnx.NodeProto) -> None:
         op = node.op_type
-        if node.domain not in ("", "ai.onnx") or op not in SUPPORTED_OPS:
-            raise ModelError(
-                f"{self.path}: node {node.name!r} uses op {op!r}"
-                + (f" of domain {node.domain!r}" if node.domain not in ("", "ai.onnx") else "")
-                + f", which bfpdse does not support; supported ops: {', '.join(COMPUTE_OPS)}, "
-                f"and on constant inputs {', '.join(CONSTANT_OPS)}"
-            )
         for name in node.input:
             name = self.resolve(name)
             if name and name not in self.consts and name not in self.shapes:
@@ -233,16 +292,16 @@ class _Importer:
             self.consts[node.output[0]] = self._constant(node)
         elif op == "Shape":
             self.consts[node.output[0]] = self._shape(node)
-        elif present and all(n in self.consts for n in present):
+        elif op in FOLD_OPS and present and all(n in self.consts for n in present):
             self.consts[node.output[0]] = self._fold(node)
-        elif op in CONSTANT_OPS:
+        elif op in BY_ONNX:
+            BY_ONNX[op].convert(self, node)
+        else:
             raise self.error(
                 node,
                 "this op is supported only on constant inputs (shape sub-graphs), but it reads "
                 "an activation",
             )
-        else:
-            getattr(self, f"_op_{op}")(node)
 
     # ---------------------------------------------------------------- constant folding
 
@@ -271,42 +330,9 @@ class _Importer:
             raise self.error(node, f"cannot evaluate on its constant inputs ({exc})") from None
 
     def _fold_value(self, op: str, attrs: dict, vals: list) -> np.ndarray:
-        x = vals[0]
-        if op in ("Identity", "Dropout"):
-            return x
-        if op == "Gather":
-            return np.take(x, vals[1], axis=attrs.get("axis", 0))
-        if op in ("Unsqueeze", "Squeeze"):
-            axes = attrs.get("axes", None) if len(vals) < 2 or vals[1] is None else vals[1]
-            if op == "Unsqueeze":
-                out = np.asarray(x)
-                rank = out.ndim + len(axes)
-                for a in sorted(int(a) % rank for a in axes):
-                    out = np.expand_dims(out, a)
-                return out
-            return np.squeeze(x, axis=None if axes is None else tuple(int(a) for a in axes))
-        if op == "Concat":
-            return np.concatenate([np.atleast_1d(v) for v in vals], axis=attrs["axis"])
         if op == "Slice":
-            return self._slice(x, attrs, vals)
-        if op == "Cast":
-            dtype = helper.tensor_dtype_to_np_dtype(attrs["to"])
-            return np.asarray(x).astype(dtype)
-        if op == "Transpose":
-            return np.transpose(x, attrs.get("perm"))
-        if op in ("Add", "Sub", "Mul"):
-            fn = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op]
-            return fn(x, vals[1]).astype(np.result_type(x, vals[1]))
-        if op == "Div":
-            if np.issubdtype(np.asarray(x).dtype, np.integer):
-                return (np.trunc(np.asarray(x) / vals[1])).astype(np.asarray(x).dtype)
-            return np.divide(x, vals[1])
-        if op == "Reshape":
-            return np.reshape(x, self._target(np.asarray(x).shape, vals[1], attrs))
-        if op == "Flatten":
-            axis = attrs.get("axis", 1) % max(np.ndim(x), 1)
-            return np.reshape(x, (int(np.prod(np.shape(x)[:axis])), -1))
-        raise ModelError(f"op {op} cannot be evaluated at load time")
+            return self._slice(vals[0], attrs, vals)
+        return _FOLD[op](attrs, *vals)
 
     def _slice(self, x: np.ndarray, attrs: dict, vals: list) -> np.ndarray:
         if self.opset < 10:
@@ -323,256 +349,6 @@ class _Importer:
         for a, s, e, st in zip(axes, starts, ends, steps, strict=True):
             index[a] = slice(int(s), int(e), int(st))
         return x[tuple(index)]
-
-    @staticmethod
-    def _target(shape: tuple[int, ...], target: np.ndarray, attrs: dict) -> tuple[int, ...]:
-        """Resolve a Reshape target (0 = copy unless allowzero, -1 = infer) against ``shape``."""
-        out = [int(t) for t in np.asarray(target).reshape(-1)]
-        if not attrs.get("allowzero", 0):
-            out = [shape[i] if t == 0 else t for i, t in enumerate(out)]
-        if out.count(-1) > 1:
-            raise ModelError(f"Reshape target {out} has more than one -1")
-        total = int(np.prod(shape, dtype=np.int64))
-        if -1 in out:
-            known = int(np.prod([d for d in out if d != -1], dtype=np.int64))
-            if known == 0 or total % known:
-                raise ModelError(f"cannot reshape {list(shape)} to {out}")
-            out[out.index(-1)] = total // known
-        if int(np.prod(out, dtype=np.int64)) != total:
-            raise ModelError(f"cannot reshape {list(shape)} to {out}")
-        return tuple(out)
-
-    # ---------------------------------------------------------------- compute ops
-
-    def _op_Identity(self, node: onnx.NodeProto) -> None:
-        self.alias[node.output[0]] = self.act(node, 0)
-
-    def _op_Dropout(self, node: onnx.NodeProto) -> None:
-        self.only_first_output(node)
-        self._op_Identity(node)
-
-    def _op_Relu(self, node: onnx.NodeProto) -> None:
-        x = self.act(node, 0)
-        self.emit(node, "relu", [x], self.shapes[x])
-
-    def _op_Clip(self, node: onnx.NodeProto) -> None:
-        x = self.act(node, 0)
-        if self.opset < 11:
-            attrs = _attrs(node)
-            lo, hi = attrs.get("min", -np.inf), attrs.get("max", np.inf)
-        else:
-            lo_c, hi_c = self.const(node, 1, "min"), self.const(node, 2, "max")
-            lo = -np.inf if lo_c is None else float(lo_c)
-            hi = np.inf if hi_c is None else float(hi_c)
-        self.emit(node, "clip", [x], self.shapes[x], lo=float(lo), hi=float(hi))
-
-    def _op_BatchNormalization(self, node: onnx.NodeProto) -> None:
-        self.only_first_output(node)
-        attrs = _attrs(node)
-        if attrs.get("training_mode", 0):
-            raise self.error(node, "training_mode=1 is not supported (export in eval mode)")
-        x = self.act(node, 0, rank=(2, 4))
-        params = {
-            key: np.asarray(self.const(node, i, key), dtype=np.float64).reshape(-1)
-            for i, key in enumerate(("gamma", "beta", "mean", "var"), start=1)
-        }
-        channels = self.shapes[x][1]
-        for key, value in params.items():
-            if value.size != channels:
-                raise self.error(node, f"{key} has {value.size} values for {channels} channels")
-        self.emit(node, "bn", [x], self.shapes[x], eps=float(attrs.get("epsilon", 1e-5)), **params)
-
-    def _op_Conv(self, node: onnx.NodeProto) -> None:
-        attrs = _attrs(node)
-        x = self.act(node, 0, rank=(4,))
-        w = _as_float(self.const(node, 1, "weight"))
-        b = self.const(node, 2, "bias")
-        if w.ndim != 4:
-            raise self.error(node, f"only 2-D convolutions are supported (weight shape {w.shape})")
-        _, c, h, wd = self.shapes[x]
-        groups = int(attrs.get("group", 1))
-        o, cg, kh, kw = w.shape
-        if cg * groups != c or o % groups:
-            raise self.error(
-                node, f"weight {w.shape} with group={groups} does not fit {c} input channels"
-            )
-        strides = tuple(attrs.get("strides", (1, 1)))
-        dil = tuple(attrs.get("dilations", (1, 1)))
-        pads = self._pads(node, attrs, (h, wd), (kh, kw), strides, dil)
-        ho = out_size(h, kh, strides[0], pads[0] + pads[2], dil[0])
-        wo = out_size(wd, kw, strides[1], pads[1] + pads[3], dil[1])
-        if ho <= 0 or wo <= 0:
-            raise self.error(node, f"output size {ho}x{wo} is empty")
-        bias = np.zeros(o, np.float32) if b is None else _as_float(b).reshape(-1)
-        self.emit(
-            node, "conv", [x], (BATCH, o, ho, wo),
-            weight=w, bias=bias, strides=strides, pads=pads, dilations=dil, groups=groups,
-        )  # fmt: skip
-
-    def _pads(self, node, attrs, size, kernel, strides, dil) -> tuple[int, int, int, int]:
-        """Explicit (top, left, bottom, right) pads from ``pads`` or ``auto_pad``."""
-        auto = attrs.get("auto_pad", "NOTSET")
-        if auto in ("NOTSET", ""):
-            p = tuple(int(v) for v in attrs.get("pads", (0, 0, 0, 0)))
-            if len(p) != 4:
-                raise self.error(node, f"pads {p} must have 4 values (2-D ops only)")
-            return p[0], p[1], p[2], p[3]
-        if auto == "VALID":
-            return 0, 0, 0, 0
-        if auto not in ("SAME_UPPER", "SAME_LOWER"):
-            raise self.error(node, f"auto_pad={auto!r} is not supported")
-        begin, end = [], []
-        for n, k, s, d in zip(size, kernel, strides, dil, strict=True):
-            total = max(0, (-(-n // s) - 1) * s + (k - 1) * d + 1 - n)
-            small, big = total // 2, total - total // 2
-            begin.append(small if auto == "SAME_UPPER" else big)
-            end.append(big if auto == "SAME_UPPER" else small)
-        return begin[0], begin[1], end[0], end[1]
-
-    def _pool(self, node: onnx.NodeProto, op: str) -> None:
-        self.only_first_output(node)
-        attrs = _attrs(node)
-        x = self.act(node, 0, rank=(4,))
-        _, c, h, w = self.shapes[x]
-        kernel = tuple(attrs["kernel_shape"])
-        if len(kernel) != 2:
-            raise self.error(node, f"only 2-D pooling is supported (kernel {kernel})")
-        strides = tuple(attrs.get("strides", (1, 1)))
-        dil = tuple(attrs.get("dilations", (1, 1)))
-        pads = self._pads(node, attrs, (h, w), kernel, strides, dil)
-        extra = [0, 0]
-        outs = []
-        for a, n in enumerate((h, w)):
-            span = n + pads[a] + pads[a + 2]
-            eff = (kernel[a] - 1) * dil[a] + 1
-            if attrs.get("ceil_mode", 0):
-                o = -(-(span - eff) // strides[a]) + 1
-                # the last window must start inside the input or its leading pad
-                if (o - 1) * strides[a] >= n + pads[a]:
-                    o -= 1
-                extra[a] = max(0, (o - 1) * strides[a] + eff - span)
-            else:
-                o = (span - eff) // strides[a] + 1
-            outs.append(o)
-        if op == "maxpool":
-            full = (pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1])
-            self.emit(
-                node, op, [x], (BATCH, c, *outs),
-                kernel=kernel, strides=strides, pads=full, dilations=dil,
-            )  # fmt: skip
-        else:
-            self.emit(
-                node, op, [x], (BATCH, c, *outs),
-                kernel=kernel, strides=strides, pads=pads, dilations=dil, extra=tuple(extra),
-                count_include_pad=int(attrs.get("count_include_pad", 0)),
-            )  # fmt: skip
-
-    def _op_MaxPool(self, node: onnx.NodeProto) -> None:
-        self._pool(node, "maxpool")
-
-    def _op_AveragePool(self, node: onnx.NodeProto) -> None:
-        self._pool(node, "avgpool")
-
-    def _op_GlobalAveragePool(self, node: onnx.NodeProto) -> None:
-        x = self.act(node, 0, rank=(4,))
-        self.emit(node, "gap", [x], (*self.shapes[x][:2], 1, 1))
-
-    def _linear(self, node: onnx.NodeProto, x: str, weight: np.ndarray, bias: np.ndarray) -> None:
-        k = self.shapes[x][1]
-        if weight.ndim != 2 or weight.shape[0] != k:
-            raise self.error(
-                node, f"weight of shape {weight.shape} does not fit {k} input features"
-            )
-        self.emit(
-            node, "linear", [x], (BATCH, weight.shape[1]),
-            weight=_as_float(weight), bias=_as_float(bias),
-        )  # fmt: skip
-
-    def _op_Gemm(self, node: onnx.NodeProto) -> None:
-        attrs = _attrs(node)
-        if attrs.get("transA", 0):
-            raise self.error(
-                node, "transA=1 (a transposed activation, batch not first) is not supported"
-            )
-        x = self.act(node, 0, rank=(2,))
-        b = np.asarray(self.const(node, 1, "weight B"), dtype=np.float64)
-        w = b.T if attrs.get("transB", 0) else b
-        w = w * attrs.get("alpha", 1.0)
-        c = self.const(node, 2, "bias C")
-        n = w.shape[1] if w.ndim == 2 else 0
-        bias = np.zeros(n)
-        if c is not None:
-            c = np.asarray(c, dtype=np.float64) * attrs.get("beta", 1.0)
-            if c.size not in (1, n) or (c.ndim == 2 and c.shape[0] != 1):
-                raise self.error(node, f"bias C of shape {c.shape} must broadcast to ({n},)")
-            bias = np.broadcast_to(c.reshape(-1), (n,)).copy()
-        self._linear(node, x, w, bias)
-
-    def _op_MatMul(self, node: onnx.NodeProto) -> None:
-        x = self.act(node, 0, rank=(2,))
-        w = np.asarray(self.const(node, 1, "weight"), dtype=np.float64)
-        self._linear(node, x, w, np.zeros(w.shape[-1]))
-
-    def _op_Add(self, node: onnx.NodeProto) -> None:
-        a, b = (self.resolve(n) for n in node.input[:2])
-        if a in self.shapes and b in self.shapes:
-            if self.shapes[a] != self.shapes[b]:
-                raise self.error(
-                    node,
-                    f"adds {self.shape_text(a)} and {self.shape_text(b)}; only equal shapes "
-                    "(residual adds) are supported",
-                )
-            self.emit(node, "add", [a, b], self.shapes[a])
-            return
-        x, c = (a, self.consts[b]) if a in self.shapes else (b, self.consts[a])
-        self._add_bias(node, x, np.asarray(c, dtype=np.float64))
-
-    def _add_bias(self, node: onnx.NodeProto, x: str, c: np.ndarray) -> None:
-        """Merge ``x + c`` into the bias of the conv/linear that writes ``x`` (its only reader)."""
-        prev = self.producer.get(x)
-        if prev is None or prev.op not in MVM_OPS or self.readers.get(x, 0) != 1:
-            raise self.error(
-                node,
-                "adding a constant is supported only as the bias of the MatMul, Gemm or Conv "
-                "just before it",
-            )
-        n = prev.attrs["bias"].size
-        if prev.op == "linear":  # output (N, n): a scalar or a trailing axis of n
-            ok = c.size == 1 or (c.size == n and c.shape[-1] == n)
-        else:  # output (N, O, H, W): a scalar or (O, 1, 1) / (1, O, 1, 1)
-            ok = c.size == 1 or (c.ndim >= 3 and c.size == n and c.shape[-3] == n)
-        if not ok:
-            raise self.error(
-                node,
-                f"constant of shape {c.shape} is not a per-channel bias of {self.shape_text(x)}",
-            )
-        prev.attrs["bias"] = _as_float(prev.attrs["bias"] + np.broadcast_to(c.reshape(-1), (n,)))
-        self.alias[node.output[0]] = x
-
-    def _reshape_to(self, node: onnx.NodeProto, x: str, target) -> None:
-        shape = self.shapes[x]
-        try:
-            out = self._target(shape, target, _attrs(node))
-        except ModelError as exc:
-            raise self.error(node, str(exc).replace(str(BATCH), "N")) from None
-        if out[0] != BATCH or any(d % BATCH == 0 for d in out[1:]):
-            raise self.error(
-                node, "the batch dimension must stay first and unchanged (got a reshape that "
-                "mixes it with other dimensions)"
-            )  # fmt: skip
-        self.emit(node, "reshape", [x], out, shape=out[1:])
-
-    def _op_Reshape(self, node: onnx.NodeProto) -> None:
-        x = self.act(node, 0)
-        target = self.const(node, 1, "target shape")
-        self._reshape_to(node, x, np.asarray(target, dtype=np.int64))
-
-    def _op_Flatten(self, node: onnx.NodeProto) -> None:
-        x = self.act(node, 0)
-        rank = len(self.shapes[x])
-        axis = _attrs(node).get("axis", 1) % rank if rank else 0
-        first = int(np.prod(self.shapes[x][:axis], dtype=np.int64)) if axis else 1
-        self._reshape_to(node, x, np.array([first, -1]))
 
 
 def import_onnx(proto: onnx.ModelProto, path: Path) -> Graph:

@@ -175,6 +175,25 @@ def global_avgpool(x: np.ndarray) -> np.ndarray:
     return x.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(x.dtype)
 
 
+#: internal = ONNX.transpose(NHWC) for 4-D tensors; other ranks are stored in ONNX layout
+NHWC = (0, 2, 3, 1)
+#: ONNX axis of a 4-D tensor -> its axis in the internal (NHWC) array
+_AXIS4 = (0, 3, 1, 2)
+
+
+def internal_axis(axis: int, rank: int) -> int:
+    """The axis of the internal array that holds ONNX axis ``axis`` of a rank-``rank`` tensor."""
+    axis = int(axis) % rank
+    return _AXIS4[axis] if rank == 4 else axis
+
+
+def internal_constant(c: np.ndarray, rank: int) -> np.ndarray:
+    """An ONNX-layout constant, broadcast as ONNX does to ``rank``, in the internal layout."""
+    c = np.asarray(c)
+    c = c.reshape((1,) * (rank - c.ndim) + c.shape)
+    return c.transpose(NHWC) if rank == 4 else c
+
+
 def to_onnx_layout(x: np.ndarray) -> np.ndarray:
     """NHWC -> NCHW for 4-D arrays; other ranks are already in ONNX layout."""
     return x.transpose(0, 3, 1, 2) if x.ndim == 4 else x
@@ -189,3 +208,15 @@ def reshape(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """ONNX Reshape of an internal-layout array to (n, *shape), back in internal layout."""
     y = np.ascontiguousarray(to_onnx_layout(x)).reshape((x.shape[0], *shape))
     return from_onnx_layout(y)
+
+
+def rows_last_axis(x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """An internal-layout array as (M, K) rows over its last ONNX axis, and the ONNX lead shape."""
+    onnx_x = to_onnx_layout(x)
+    lead = onnx_x.shape[:-1]
+    return np.ascontiguousarray(onnx_x).reshape(-1, onnx_x.shape[-1]), lead
+
+
+def unflatten_rows(y: np.ndarray, lead: tuple[int, ...]) -> np.ndarray:
+    """Inverse of :func:`rows_last_axis` for (M, N) results: back in the internal layout."""
+    return from_onnx_layout(y.reshape(*lead, y.shape[-1]))

@@ -44,8 +44,11 @@ from typing import Any
 
 import numpy as np
 
-from bfpdse.nn.graph import MVM_OPS, Graph, Node
-from bfpdse.nn.ops import conv_weight_matrix
+from bfpdse.errors import ModelError
+from bfpdse.nn import opset
+from bfpdse.nn.graph import Graph
+from bfpdse.nn.opset.mvm import layer_matrix
+from bfpdse.nn.stats import Stats
 
 ACT_SCALES = ("bn", "calibrate")
 
@@ -181,14 +184,6 @@ def quantize_weights(w: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     return w_int, scale
 
 
-def _layer_matrix(node: Node) -> tuple[np.ndarray, int]:
-    """(groups, K, N/groups) float64 weight matrices of a folded conv/linear node."""
-    w = np.asarray(node.attrs["weight"], dtype=np.float64)
-    if node.op == "conv":
-        return conv_weight_matrix(w, node.attrs["groups"]), node.attrs["groups"]
-    return w[None], 1
-
-
 def quantize_graph(
     graph: Graph,
     weight_bits: int,
@@ -208,7 +203,7 @@ def quantize_graph(
             bound = bounds[x]
             act[x] = ((bound / hi) if bound > 0 else 1.0, signed[x])
         s_x, is_signed = act[x]
-        wmat, groups = _layer_matrix(node)
+        wmat, groups = layer_matrix(node)
         g, k, ng = wmat.shape
         flat = wmat.transpose(1, 0, 2).reshape(k, g * ng)  # columns in output-channel order
         w_int, s_w = quantize_weights(flat, weight_bits)
@@ -252,93 +247,15 @@ def quantize_graph(
 
 
 def nonnegative_tensors(graph: Graph, input_nonneg: bool) -> dict[str, bool]:
-    """Tensor -> True if every value is provably >= 0 (static analysis of the ops)."""
+    """Tensor -> True if every value is provably >= 0 (each op's row in the op table says)."""
     out = {graph.input: input_nonneg}
     for node in graph.nodes:
         ins = [out[name] for name in node.inputs]
-        if node.op == "relu":
-            out[node.output] = True
-        elif node.op == "clip":
-            out[node.output] = node.attrs["lo"] >= 0 or ins[0]
-        elif node.op in ("maxpool", "avgpool", "gap", "reshape"):
-            out[node.output] = ins[0]
-        elif node.op == "add":
-            out[node.output] = all(ins)
-        else:  # conv, linear, bn
-            out[node.output] = False
+        out[node.output] = bool(opset.get(node.op).nonneg(node.attrs, ins))
     return out
 
 
 # ------------------------------------------------------------------------ data-free bounds
-
-
-@dataclass
-class _Stats:
-    """Per-channel Gaussian (mu, sd) and hard interval [lo, hi] of a tensor."""
-
-    mu: np.ndarray
-    sd: np.ndarray
-    lo: np.ndarray
-    hi: np.ndarray
-
-    def widen_to_zero(self) -> _Stats:
-        return _Stats(self.mu, self.sd, np.minimum(self.lo, 0), np.maximum(self.hi, 0))
-
-
-_erf = np.vectorize(math.erf, otypes=[np.float64])
-
-
-def _relu_moments(mu: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and sd of max(0, X) for X ~ N(mu, sd^2), per channel."""
-    safe = np.where(sd > 0, sd, 1.0)
-    a = mu / safe
-    cdf = 0.5 * (1.0 + _erf(a / math.sqrt(2.0)))
-    pdf = np.exp(-0.5 * a * a) / math.sqrt(2.0 * math.pi)
-    mean = mu * cdf + sd * pdf
-    second = (mu * mu + sd * sd) * cdf + mu * sd * pdf
-    var = np.maximum(second - mean * mean, 0.0)
-    mean = np.where(sd > 0, mean, np.maximum(mu, 0.0))
-    return mean, np.where(sd > 0, np.sqrt(var), 0.0)
-
-
-def _mvm_stats(node: Node, s: _Stats) -> _Stats:
-    """Output stats of a folded conv/linear: BN statistics if it had a BN, else propagated."""
-    wmat, groups = _layer_matrix(node)  # (g, K, Ng)
-    if node.op == "conv":
-        if any(node.attrs["pads"]):
-            s = s.widen_to_zero()
-        kk = int(np.prod(node.attrs["weight"].shape[2:]))
-        cg = wmat.shape[1] // kk
-        # per-row stats: rows of a group run over (kh, kw, channel of the group)
-        rows = [np.tile(v.reshape(groups, cg), (1, kk)) for v in (s.mu, s.sd, s.lo, s.hi)]
-    else:
-        rows = [v[None, :] for v in (s.mu, s.sd, s.lo, s.hi)]
-    mu, sd, lo, hi = (r[:, :, None] for r in rows)  # (g, K, 1)
-    bias = np.asarray(node.attrs["bias"], dtype=np.float64)
-    hard_lo = (np.minimum(wmat * lo, wmat * hi)).sum(axis=1).reshape(-1) + bias
-    hard_hi = (np.maximum(wmat * lo, wmat * hi)).sum(axis=1).reshape(-1) + bias
-    if "bn" in node.attrs:
-        out_mu = np.asarray(node.attrs["bn"]["beta"], dtype=np.float64)
-        out_sd = np.abs(np.asarray(node.attrs["bn"]["gamma"], dtype=np.float64))
-    else:
-        out_mu = (wmat * mu).sum(axis=1).reshape(-1) + bias
-        out_sd = np.sqrt((wmat * wmat * sd * sd).sum(axis=1).reshape(-1))
-    return _Stats(out_mu, out_sd, hard_lo, hard_hi)
-
-
-def _reshape_stats(s: _Stats, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> _Stats:
-    channels_in = in_shape[0] if in_shape else 1
-    if len(out_shape) == 1 and len(in_shape) >= 1:
-        # flatten of (C, H, W): each channel's stats repeat over its H * W positions
-        per = int(np.prod(in_shape[1:], dtype=np.int64))
-        if channels_in * per == out_shape[0]:
-            return _Stats(*(np.repeat(v, per) for v in (s.mu, s.sd, s.lo, s.hi)))
-    if len(out_shape) >= 1 and out_shape[0] == channels_in:
-        return s
-    # any other reshape: every output channel gets the worst input channel
-    c = out_shape[0] if out_shape else 1
-    worst = (s.mu.max(), s.sd.max(), s.lo.min(), s.hi.max())
-    return _Stats(*(np.full(c, v) for v in worst))
 
 
 def bn_bounds(
@@ -348,40 +265,10 @@ def bn_bounds(
     lo = np.asarray(input_lo, dtype=np.float64)
     hi = np.asarray(input_hi, dtype=np.float64)
     # the input as a uniform distribution over its range: only used by a first layer without BN
-    stats = {graph.input: _Stats((lo + hi) / 2, (hi - lo) / math.sqrt(12.0), lo, hi)}
+    stats = {graph.input: Stats((lo + hi) / 2, (hi - lo) / math.sqrt(12.0), lo, hi)}
     for node in graph.nodes:
-        s = stats[node.inputs[0]]
-        if node.op in MVM_OPS:
-            out = _mvm_stats(node, s)
-        elif node.op == "bn":
-            mult = node.attrs["gamma"] / np.sqrt(node.attrs["var"] + node.attrs["eps"])
-            add = node.attrs["beta"] - node.attrs["mean"] * mult
-            a, b = s.lo * mult + add, s.hi * mult + add
-            out = _Stats(
-                node.attrs["beta"], np.abs(node.attrs["gamma"]), np.minimum(a, b), np.maximum(a, b)
-            )
-        elif node.op == "relu":
-            mu, sd = _relu_moments(s.mu, s.sd)
-            out = _Stats(mu, sd, np.maximum(s.lo, 0), np.maximum(s.hi, 0))
-        elif node.op == "clip":
-            lo_c, hi_c = node.attrs["lo"], node.attrs["hi"]
-            out = _Stats(
-                np.clip(s.mu, lo_c, hi_c),
-                s.sd,
-                np.clip(s.lo, lo_c, hi_c),
-                np.clip(s.hi, lo_c, hi_c),
-            )
-        elif node.op == "add":
-            t = stats[node.inputs[1]]
-            out = _Stats(s.mu + t.mu, np.sqrt(s.sd**2 + t.sd**2), s.lo + t.lo, s.hi + t.hi)
-        elif node.op == "reshape":
-            shapes = graph.shapes
-            out = _reshape_stats(s, shapes[node.inputs[0]], shapes[node.output])
-        elif node.op == "avgpool" and any(node.attrs["pads"]):
-            out = s.widen_to_zero()
-        else:  # maxpool, avgpool, gap: the range of the values cannot grow
-            out = s
-        stats[node.output] = out
+        ins = [stats[name] for name in node.inputs]
+        stats[node.output] = opset.get(node.op).bounds(node, ins, graph.shapes)
     bounds = {}
     for node in graph.mvm_nodes():
         x = node.inputs[0]
@@ -390,7 +277,14 @@ def bn_bounds(
         if signed[x]:
             bottom = np.maximum(s.mu - sigmas * s.sd, s.lo)
             top = np.maximum(np.abs(top), np.abs(bottom))
-        bounds[x] = float(np.max(top)) if top.size else 0.0
+        bound = float(np.max(top)) if top.size else 0.0
+        if not math.isfinite(bound):
+            raise ModelError(
+                f"no data-free activation range for tensor {x!r} (the input of layer "
+                f"{node.name!r}): its values are unbounded in the op table's analysis; use "
+                "quant.act_scales=calibrate"
+            )
+        bounds[x] = bound
     return bounds
 
 

@@ -68,7 +68,7 @@ class Builder:
         outp = helper.make_tensor_value_info(out, TensorProto.FLOAT, ["N", None])
         graph = helper.make_graph(self.nodes, "test", [inp], [outp], initializer=self.inits)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
-        model.ir_version = 8
+        model.ir_version = 8 if self.opset <= 17 else 9 if self.opset <= 20 else 10
         for key, value in (meta or {}).items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value

@@ -9,7 +9,7 @@ from nn_builders import MODELS, Builder, save
 from bfpdse.cim import CIMConfig
 from bfpdse.errors import SpecError
 from bfpdse.nn import QuantConfig, load_model
-from bfpdse.nn.engine import run_graph
+from bfpdse.nn.engine import Interpreter, run_graph
 from bfpdse.nn.graph import fold_batchnorm
 from bfpdse.nn.quantize import (
     act_qrange,
@@ -139,9 +139,7 @@ def test_folded_graph_computes_the_same(models):
     assert "bn" not in [n.op for n in folded.nodes]
     assert all("bn" in n.attrs for n in folded.mvm_nodes() if n.op == "conv")
     x, _ = _x(model)
-    from bfpdse.nn.engine import _float_mvm
-
-    a = run_graph(folded, x, _float_mvm)
+    a = run_graph(folded, x)
     b = model.forward(x)
     assert np.max(np.abs(a - b)) <= 1e-4 * np.max(np.abs(b))
 
@@ -177,14 +175,13 @@ def test_calibrated_scales_use_activation_maxima(models):
     qm = model.quantize(8, 8, QuantConfig(act_scales="calibrate", percentile=100.0), calib)
     # the largest value of each layer input on the calibration images, from a float run
     seen: dict[str, float] = {}
+    interp = Interpreter(model.folded)
 
     def mvm(node, inp):
         seen[node.inputs[0]] = max(seen.get(node.inputs[0], 0.0), float(inp.max()))
-        from bfpdse.nn.engine import _float_mvm
+        return interp.float_mvm(node, inp)
 
-        return _float_mvm(node, inp)
-
-    run_graph(model.folded, calib, mvm)
+    interp.run(calib, mvm)
     for tensor, bound in qm.bounds.items():
         if tensor != model.graph.input:
             assert bound == pytest.approx(seen[tensor], rel=1e-6)
