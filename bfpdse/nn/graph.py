@@ -87,10 +87,12 @@ def fold_batchnorm(graph: Graph) -> Graph:
             and prev.op in MVM_OPS
             and len(consumers.get(prev.output, [])) == 1
             and prev.output != graph.output
+            # an N-D linear's features are its last axis, not BN's channel axis
+            and (prev.op == "conv" or len(graph.shapes[prev.output]) == 1)
         ):
             mvm = folded[prev.output]
             mult, add = bn_affine(node.attrs)
-            attrs = {k: v for k, v in mvm.attrs.items() if not k.startswith("_")}
+            attrs = dict(mvm.attrs)
             if mvm.op == "conv":
                 attrs["weight"] = mvm.attrs["weight"] * mult[:, None, None, None]
             else:
@@ -101,9 +103,7 @@ def fold_batchnorm(graph: Graph) -> Graph:
             # the folded node now writes the BN's output name
             rename[node.output] = mvm.output
             continue
-        # keys starting with "_" are caches of the engine (e.g. float32 weights): not copied
-        attrs = {k: v for k, v in node.attrs.items() if not k.startswith("_")}
-        new = replace(node, inputs=inputs, attrs=attrs)
+        new = replace(node, inputs=inputs, attrs=dict(node.attrs))
         if node.op in MVM_OPS:
             new.attrs["weight"] = np.asarray(new.attrs["weight"], dtype=np.float64)
             new.attrs["bias"] = np.asarray(new.attrs["bias"], dtype=np.float64)

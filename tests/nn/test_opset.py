@@ -55,6 +55,12 @@ def _convnext(b, x):  # permute, LayerNorm, N-D MatMul, GELU, MatMul, permute ba
     return b.node("Mul", [x, b.const(_f32(b.rng.uniform(0.1, 1, (C, 1, 1))))])
 
 
+def _bn_after_nd_matmul(b, x):  # BN's channels are H here, not the MatMul's features: no fold
+    x = b.node("Transpose", [x], perm=[0, 2, 3, 1])
+    x = b.node("MatMul", [x, b.const(_f32(b.rng.normal(0, 0.5, (C, 8))))])
+    return b.bn(x, H)
+
+
 PER_CHANNEL = [[[0.1]], [[-0.2]], [[0.3]], [[0.0]]]
 
 
@@ -101,6 +107,7 @@ CASES = {
     "max_c": (("ReduceMax",), lambda b, x: b.node("ReduceMax", [x, b.const(_i64(1))])),
     "sum_w": (("ReduceSum",), lambda b, x: b.node("ReduceSum", [x, b.const(_i64(3))], keepdims=0)),
     "bn": (("BatchNormalization",), lambda b, x: b.bn(x, C)),
+    "bn_nd": (("BatchNormalization", "MatMul"), _bn_after_nd_matmul),
     "softmax": (("Softmax",), lambda b, x: b.node("Softmax", [x], axis=1)),
     "shuffle": (("Reshape", "Transpose"), _shuffle),
     "convnext": (("Transpose", "LayerNormalization", "MatMul", "Gelu", "Mul"), _convnext),
