@@ -15,6 +15,7 @@ line per file goes to stdout as JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -58,6 +59,17 @@ def build(name: str):
 
 def export(model, x, path: Path, exporter: str) -> None:
     import onnx
+
+    with contextlib.redirect_stdout(sys.stderr):  # the exporters' progress is not our output
+        _export(model, x, path, exporter)
+    # one self-contained file: the dynamo exporter may write the weights beside it
+    proto = onnx.load(str(path))
+    onnx.save(proto, str(path), save_as_external_data=False)
+    for extra in path.parent.glob(path.name + ".*"):
+        extra.unlink()
+
+
+def _export(model, x, path: Path, exporter: str) -> None:
     import torch
 
     if exporter == "legacy":
@@ -65,11 +77,6 @@ def export(model, x, path: Path, exporter: str) -> None:
                           input_names=["input"], output_names=["output"])  # fmt: skip
     else:
         torch.onnx.export(model, (x,), str(path), dynamo=True)
-    # one self-contained file: the dynamo exporter may write the weights beside it
-    proto = onnx.load(str(path))
-    onnx.save(proto, str(path), save_as_external_data=False)
-    for extra in path.parent.glob(path.name + ".*"):
-        extra.unlink()
 
 
 def main(argv: list[str] | None = None) -> int:
