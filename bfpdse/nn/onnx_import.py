@@ -153,6 +153,9 @@ class _Importer:
         #: the batch sentinel of activation shapes, and the input's batch if the file fixes it
         self.batch = BATCH
         self.static_batch: int | None = None
+        #: (N, F) tensors that flatten each image of a batch-1 graph (see opset.shape.Reshape)
+        self.batch_merged: set[str] = set()
+        self.node_output = ""  # the first output of the node being converted
 
     def attrs(self, node: onnx.NodeProto) -> dict[str, Any]:
         return _attrs(node)
@@ -295,6 +298,7 @@ class _Importer:
         elif op in FOLD_OPS and present and all(n in self.consts for n in present):
             self.consts[node.output[0]] = self._fold(node)
         elif op in BY_ONNX:
+            self.node_output = node.output[0]
             BY_ONNX[op].convert(self, node)
         else:
             raise self.error(

@@ -123,6 +123,7 @@ CASES = {
                                                   b.const(_f32(0.5))])),  # fmt: skip
     "pad_reflect": (("Pad",), lambda b, x: b.node(
         "Pad", [x, b.const(_i64(0, 0, 1, 1, 0, 0, 1, 1))], mode="reflect")),
+    "gather": (("Gather",), lambda b, x: b.node("Gather", [x, b.const(_i64(2, 0, -1))], axis=1)),
     "identity": (("Identity", "Dropout"),
                  lambda b, x: b.node("Dropout", [b.node("Identity", [x])])),
 }  # fmt: skip
@@ -261,3 +262,20 @@ def test_signed_network_input_is_quantized_signed(tmp_path):
     ref = model.forward(x)
     err = np.abs(model.forward(x, "int", cim=ideal) - ref).max() / np.abs(ref).max()
     assert err < 0.05
+
+
+def test_batch_one_flat_gather_is_per_image(tmp_path):
+    # the dynamo exporter's adaptive pooling: Reshape(x, [-1]) then Gather of flat indices
+    b = Builder((3, H, W), seed=7, opset=18)
+    x = b.relu(b.conv("input", 3, C, pads=[1, 1, 1, 1]))
+    x = b.node("ReduceMean", [x, b.const(_i64(-1, -2))], keepdims=1)
+    x = b.node("Reshape", [x, b.const(_i64(-1))])
+    x = b.node("Gather", [x, b.const(np.arange(C, dtype=np.int64).reshape(1, C, 1, 1)[:, ::-1])])
+    x = b.node("Reshape", [x, b.const(_i64(1, C))])
+    proto = b.model(b.gemm(x, C, 5))
+    proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    model = load_model(save(proto, tmp_path / "flat.onnx"))
+    x = _x(model, n=3)
+    got = model.forward(x)
+    ref = np.concatenate([run_onnxruntime(proto, x[i : i + 1]) for i in range(3)])
+    assert np.max(np.abs(got - ref)) <= 1e-4 * np.max(np.abs(ref))

@@ -93,7 +93,11 @@ class Reshape(Op):
             try:
                 out = resolve_target(shape, target, attrs.get("allowzero", 0))
             except ModelError as exc:
-                raise imp.error(node, str(exc).replace(str(imp.batch), "N")) from None
+                out = self._per_image(imp, shape, target, attrs)
+                if out is None:
+                    raise imp.error(node, str(exc).replace(str(imp.batch), "N")) from None
+            if out[0] != imp.batch:
+                out = self._per_image(imp, shape, target, attrs) or out
         elif op == "Flatten":
             axis = attrs.get("axis", 1) % len(shape) if shape else 0
             first = int(np.prod(shape[:axis], dtype=np.int64)) if axis else 1
@@ -107,6 +111,23 @@ class Reshape(Op):
                 f"{REEXPORT_HINT}",
             )  # fmt: skip
         imp.emit(node, self.name, [x], out, shape=out[1:])
+
+    @staticmethod
+    def _per_image(imp, shape, target, attrs) -> tuple[int, ...] | None:
+        """In a graph exported at batch 1, a target without the batch reshapes each image.
+
+        The dynamo exporter writes adaptive pooling as ``Reshape(x, [-1])`` and a Gather of
+        flat indices (``as_strided``); at batch 1 that is a per-image flatten, and the output
+        is marked batch-merged for the Gather that follows.
+        """
+        if imp.static_batch != 1:
+            return None
+        try:
+            out = (imp.batch, *resolve_target(shape[1:], target, attrs.get("allowzero", 0)))
+        except ModelError:
+            return None
+        imp.batch_merged.add(imp.node_output)
+        return out
 
     @staticmethod
     def _squeeze(imp, node, shape, attrs) -> tuple[int, ...]:
@@ -135,6 +156,45 @@ class Reshape(Op):
 
     def bounds(self, node, ins, shapes):
         return _reshape_stats(ins[0], shapes[node.inputs[0]], shapes[node.output])
+
+
+@register
+class Gather(Op):
+    """Gather of constant indices from an activation (along a non-batch axis).
+
+    ``axis`` (ONNX), ``indices`` (int64). A batch-merged (N, F) tensor of a batch-1 graph (see
+    ``Reshape._per_image``) gathered on axis 0 with indices of shape (1, ...) picks per image.
+    """
+
+    name = "gather"
+    onnx = ("Gather",)
+
+    def convert(self, imp, node):
+        x = imp.act(node, 0)
+        shape = imp.shapes[x]
+        indices = np.asarray(imp.const(node, 1, "indices"), dtype=np.int64)
+        axis = int(imp.attrs(node).get("axis", 0)) % len(shape)
+        if axis == 0:
+            if x not in imp.batch_merged or indices.ndim < 1 or indices.shape[0] != 1:
+                raise imp.error(node, "gathering along the batch axis is not supported")
+            axis, indices = 1, indices[0]
+            if len(shape) != 2:
+                raise imp.error(node, "a per-image gather needs a flattened (N, F) input")
+        if np.any(indices < -shape[axis]) or np.any(indices >= shape[axis]):
+            raise imp.error(node, f"indices outside 0 … {shape[axis] - 1} on axis {axis}")
+        indices = np.where(indices < 0, indices + shape[axis], indices)
+        out = (*shape[:axis], *indices.shape, *shape[axis + 1 :])
+        imp.emit(node, self.name, [x], out, axis=axis, indices=indices)
+
+    def run(self, p, ins):
+        x = ops.to_onnx_layout(ins[0])
+        return ops.from_onnx_layout(np.take(x, p["indices"], axis=p["axis"]))
+
+    def nonneg(self, attrs, ins):
+        return ins[0]
+
+    def bounds(self, node, ins, shapes):
+        return ins[0].worst(channels(shapes[node.output]))
 
 
 def _inverse(perm) -> list[int]:
