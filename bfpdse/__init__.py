@@ -1,6 +1,6 @@
 """bfpdse: design-space exploration of CIM accelerators with range-aware ADCs.
 
-The public API (SPEC.md fixes the names of the CIM engine). Names are imported on first use, so
+The public API (docs/spec.md fixes the names of the CIM engine). Names are imported on first use, so
 that ``import bfpdse`` and ``bfpdse --help`` stay quick and do not start numba.
 """
 

@@ -1,13 +1,14 @@
-"""Slow reference of the CIM arithmetic, written from SPEC.md alone (not from bfpdse.cim).
+"""Slow reference of the CIM arithmetic, written from docs/spec.md alone (not from bfpdse.cim).
 
 Plain numpy over the independent indices (vectors m, outputs n) and Python loops over the
-decomposition (tile t, input plane i, weight slice j, polarity), following SPEC.md step by step.
+decomposition (tile t, input plane i, weight slice j, polarity), following docs/spec.md step by
+step.
 The outputs are accumulated in Python ints, so nothing overflows on the way.
 
-The config is read by its SPEC.md field names only (``rows``, ``cell_bits``, ...); the derived
-quantities F, P, S are computed here from SPEC.md, not taken from the config object.
+The config is read by its docs/spec.md field names only (``rows``, ``cell_bits``, ...); the derived
+quantities F, P, S are computed here from docs/spec.md, not taken from the config object.
 
-Readings chosen where SPEC.md leaves room (closest to hardware):
+Readings chosen where docs/spec.md leaves room (closest to hardware):
 
 - ``offset`` with input blocks on: the digital correction uses the inputs actually applied (x'),
   so that ``ideal`` gives x' @ w exactly (the engine knows x', not x).
@@ -53,7 +54,7 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def derived(cfg: Any) -> dict[str, int]:
-    """Pmax, F, b (resolved), P, S and polarities of ``cfg``, from SPEC.md."""
+    """Pmax, F, b (resolved), P, S and polarities of ``cfg``, from docs/spec.md."""
     R, c, d = int(cfg.rows), int(cfg.cell_bits), int(cfg.dac_bits)
     wb, ab = int(cfg.weight_bits), int(cfg.input_bits)
     pmax = R * (2**c - 1) * (2**d - 1)
@@ -66,7 +67,7 @@ def derived(cfg: Any) -> dict[str, int]:
 
 
 def rnd(v: np.ndarray, k: np.ndarray | int, rounding: str) -> np.ndarray:
-    """rnd(v, k) of SPEC.md for v >= 0: v if k = 0, else drop k low bits (nearest = half up)."""
+    """rnd(v, k) of docs/spec.md for v >= 0: v if k = 0, else drop k low bits (nearest: half up)."""
     v = np.asarray(v, dtype=np.int64)
     k = np.broadcast_to(np.asarray(k, dtype=np.int64), v.shape)
     assert (v >= 0).all() and (k >= 0).all()

@@ -1,4 +1,4 @@
-"""The exact integer arithmetic of a CIM crossbar (SPEC.md). Imports nothing else of bfpdse."""
+"""The exact integer arithmetic of a CIM crossbar (docs/spec.md). Imports nothing else of bfpdse."""
 
 from bfpdse.cim.adc import ADC_SCHEMES, get_scheme, quantize, scheme_names
 from bfpdse.cim.config import CIMConfig

@@ -1,4 +1,4 @@
-"""ADC schemes: an explicit registry from name to scheme (SPEC.md, "ADC schemes").
+"""ADC schemes: an explicit registry from name to scheme (docs/spec.md, "ADC schemes").
 
 Every scheme picks a window k and outputs q = code * 2^k. The registry holds, per name, the id
 that the numba kernels switch on, whether the scheme needs a calibrated window, and a small numpy

@@ -1,4 +1,4 @@
-"""CIMConfig: the crossbar and ADC settings of SPEC.md, validated on construction."""
+"""CIMConfig: the crossbar and ADC settings of docs/spec.md, validated on construction."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 @dataclass(frozen=True)
 class CIMConfig:
-    """One crossbar design: array shape, bit widths, weight mapping and ADC (SPEC.md).
+    """One crossbar design: array shape, bit widths, weight mapping and ADC (docs/spec.md).
 
     ``adc_bits=None`` resolves to the full resolution F (the bit length of ``pmax``), so a
     default config is exact. Invalid values raise ``ValueError`` naming the field, the value and

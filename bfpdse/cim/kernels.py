@@ -1,4 +1,4 @@
-"""Numba kernels of the crossbar engine (the two lower tiers of DESIGN.md).
+"""Numba kernels of the crossbar engine (the two lower tiers of docs/design.md).
 
 ``mvm_tiles`` is the jitted parallel driver: ``prange`` over independent (output chunk, vector
 chunk) tasks, each owning a disjoint block of ``y``. Small serial inner functions do the

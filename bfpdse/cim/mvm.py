@@ -1,6 +1,6 @@
 """crossbar_mvm and calibrate_window: the public tier (checks, preparation, statistics).
 
-The arithmetic is SPEC.md's; the work is done by the kernels in ``kernels.py``. This module
+The arithmetic is docs/spec.md's; the work is done by the kernels in ``kernels.py``. This module
 validates the arguments, applies the input blocks (SPEC step 0), cuts the weights into slices,
 packs the input planes, picks chunk sizes and the accumulator dtype, runs the driver batch chunk
 by batch chunk, and turns the kernel's counters into a ``CIMStats``.
@@ -381,7 +381,7 @@ def _execute(x: np.ndarray, w: np.ndarray, cfg: CIMConfig, mode: int, k_fixed: i
 def crossbar_mvm(
     x: Any, w: Any, cfg: CIMConfig, *, window: int | None = None, return_stats: bool = False
 ) -> np.ndarray | tuple[np.ndarray, CIMStats]:
-    """y = x @ w as the crossbar computes it (SPEC.md), in int64.
+    """y = x @ w as the crossbar computes it (docs/spec.md), in int64.
 
     x: (M, K) integer inputs within cfg.input_bits; w: (K, N) signed integer weights with
     |w| <= 2^(weight_bits-1) - 1. ``window`` is required for adc='calibrated' (from
@@ -397,7 +397,7 @@ def crossbar_mvm(
 
 
 def calibrate_window(x_cal: Any, w: Any, cfg: CIMConfig) -> int:
-    """The window k in 0 … max(0, F - b) of the calibrated ADC for this layer (SPEC.md).
+    """The window k in 0 … max(0, F - b) of the calibrated ADC for this layer (docs/spec.md).
 
     Minimises the exact sum of (q - p)^2 over every partial sum that ``x_cal`` produces (after
     the input blocks; over |p| for balanced), q = min(rnd(p, k), 2^b - 1) * 2^k; ties go to the

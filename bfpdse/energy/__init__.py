@@ -1,4 +1,4 @@
-"""Cost model: CIMStats counts -> energy, latency and area per inference (ENERGY.md).
+"""Cost model: CIMStats counts -> energy, latency and area per inference (docs/energy.md).
 
 Imports only ``bfpdse.cim`` of bfpdse, plus the hwcomponents packages that supply the prices.
 """

@@ -3,11 +3,11 @@
 A converter's full conversion costs E (pJ). We price a conversion at the full E, not at the
 0.8 E that hwcomponents-adc books per ``convert()``: the model puts the other 0.2 E into
 leakage power computed at the full sample rate, and our cost model has no separate leakage term,
-so the whole E is charged to the conversion that keeps the converter busy (ENERGY.md's reference
-values are of E).
+so the whole E is charged to the conversion that keeps the converter busy (the reference
+values of docs/energy.md are of E).
 
 A SAR conversion of N bits runs one sampling phase and N bit cycles. Stopping after c cycles costs
-(ENERGY.md "Cycles of a range-aware ADC", estimate)
+(docs/energy.md "Cycles of a range-aware ADC", estimate)
 
     E(c) = E * [rho * (c + 1) / (N + 1) + (1 - rho) * cdac_share(N, c)]
 

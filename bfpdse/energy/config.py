@@ -76,7 +76,7 @@ def _check_overrides(value: Any) -> dict[str, float]:
 class EnergyConfig:
     """How a design point is priced: ADC model, technology, rates and per-component overrides.
 
-    Fields (units in the names; ENERGY.md gives the sources):
+    Fields (units in the names; docs/energy.md gives the sources):
 
     - ``preset``: ADC model. ``default`` = hwcomponents-adc (Accelergy/CiMLoop fit to the
       Murmann survey), ``isaac`` = ISAAC's 32 nm SAR ADC with its resolution-scaled table,
@@ -95,9 +95,9 @@ class EnergyConfig:
       tile and letting the bit lines settle) takes one period (default 1e9).
     - ``rho``: the share of a conversion's energy that is spent per cycle (0 … 1, default 1):
       a partial conversion of c of N cycles costs E * [rho * (c + 1) / (N + 1) + (1 - rho) *
-      CDAC share of its c cycles] (ENERGY.md, "Cycles of a range-aware ADC").
+      CDAC share of its c cycles] (docs/energy.md, "Cycles of a range-aware ADC").
     - ``exponent_search_pj``: pJ per bfp block for finding the block exponent; ``None`` prices
-      it as F - b comparator cycles of an F-bit converter (ENERGY.md).
+      it as F - b comparator cycles of an F-bit converter (docs/energy.md).
     - ``overrides``: component -> pJ per event (at the configured node, used as given), replacing
       the preset's price; components and their events are listed in ``COMPONENTS``.
     """

@@ -1,7 +1,7 @@
 """Counts -> energy, latency and area: ``price`` and the shapes-only ``dense_stats``.
 
-Every event of CIMStats is priced once (ENERGY.md; the components and their events are listed in
-``bfpdse.energy.config.COMPONENTS``):
+Every event of CIMStats is priced once (docs/energy.md; the components and their events are
+listed in ``bfpdse.energy.config.COMPONENTS``):
 
 - adc: the converter that does the member conversions spans F bits for ``rar`` and ``ideal``
   and b = min(adc_bits, F) bits for ``linear``, ``calibrated`` and ``bfp`` (a converter wider
@@ -14,8 +14,8 @@ Every event of CIMStats is priced once (ENERGY.md; the components and their even
   drives; dac: one word-line drive; sample_hold and shift_add: one per conversion;
   bfp_logic: one per conversion for ``rar`` and ``bfp``.
 
-Skipped input planes cost nothing (SPEC.md "Counting"): the counts after skipping are priced; the
-dense counts are only reported.
+Skipped input planes cost nothing (docs/spec.md "Counting"): the counts after skipping are
+priced; the dense counts are only reported.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def _prices(cim: CIMConfig, energy: EnergyConfig) -> _Prices:
         search_pj = full_adc_pj * search_share(cim.full_bits, cycles, energy.rho)
         search_source = (
             f"{cycles} comparator cycles of a {cim.full_bits}-bit converter "
-            "(F - b, ENERGY.md, estimate)"
+            "(F - b, docs/energy.md, estimate)"
         )
     parts = digital_components(cim.dac_bits, node)
     parts["adc"] = Component("adc", main.energy_pj, main.area_um2, node, main.source)

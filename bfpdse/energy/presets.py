@@ -1,4 +1,4 @@
-"""Published figures the cost model stands on, each kept next to its source (ENERGY.md).
+"""Published figures the cost model stands on, each kept next to its source (docs/energy.md).
 
 Numbers are stored at the node where they were published and moved to the configured node with
 hwcomponents' technology scaling (Stillmaker & Baas 2017 tables), never with a private factor.
@@ -103,7 +103,7 @@ _SH_COUNT = 8 * 128
 _SH_PJ = 10e-6 * _ISAAC_CYCLE_S / _SH_COUNT * PJ_PER_J  # 0.98 fJ
 _SH_AREA_UM2 = 0.00004e6 / _SH_COUNT  # 0.039 um^2
 
-#: BFP logic per element at 22 nm: 35-45 fJ from NeuroSim V1.3 primitives (ENERGY.md); midpoint
+#: BFP logic per element at 22 nm: 35-45 fJ from NeuroSim V1.3 primitives (docs/energy.md); midpoint
 _BFP_LOGIC_PJ_22NM = 0.040
 
 
@@ -157,9 +157,10 @@ def shift_add_component() -> Component:
 def bfp_logic_component() -> Component:
     """Per rar/bfp member: leading-one detect, shifter, exponent add, register.
 
-    Energy: estimate 40 fJ at 22 nm, the middle of ENERGY.md's 35-45 fJ built from NeuroSim V1.3
-    primitives. Area (estimate): two 8-bit Aladdin adders (exponent add; leading-one detect and
-    shifter counted as one more) plus a 16-bit Aladdin register, from hwcomponents-library.
+    Energy: estimate 40 fJ at 22 nm, the middle of the 35-45 fJ of docs/energy.md, built from
+    NeuroSim V1.3 primitives. Area (estimate): two 8-bit Aladdin adders (exponent add;
+    leading-one detect and shifter counted as one more) plus a 16-bit Aladdin register, from
+    hwcomponents-library.
     """
     node = 22e-9
     area_m2 = 2 * AladdinAdder(tech_node=node, width=8).area
@@ -169,7 +170,7 @@ def bfp_logic_component() -> Component:
         _BFP_LOGIC_PJ_22NM,
         area_m2 * UM2_PER_M2,
         22.0,
-        "estimate: 35-45 fJ per element from NeuroSim V1.3 primitives (ENERGY.md), midpoint; "
+        "estimate: 35-45 fJ per element from NeuroSim V1.3 primitives (docs/energy.md), midpoint; "
         "area estimate 2 x 8-bit adder + 16-bit register (Aladdin, hwcomponents-library)",
     )
 

@@ -9,7 +9,7 @@ linear node computes its output:
   ``quantize.exact_dtype``), then dequantized.
 - ``cim``: the same, with ``x_int @ w_int`` replaced by one ``crossbar_mvm`` call per layer and
   batch (per group for grouped convolutions), rows of x = output positions, K in (C, kh, kw)
-  order. ``cols`` of the CIMConfig does not change the numbers (SPEC.md), so a layer is not cut
+  order. ``cols`` of the CIMConfig does not change the numbers (docs/spec.md), so a layer is not cut
   into column tiles here. With ``adc="ideal"`` the accumulators, hence the logits, equal ``int``'s.
 
 Images run in batches (``batch_size``) to bound memory.
@@ -344,7 +344,7 @@ def layer_config(layer: QuantLayer, cim: CIMConfig) -> CIMConfig:
     if cim.dac_bits != 1 or cim.input_mantissa_bits is not None:
         raise SpecError(
             f"layer {layer.name!r} reads the signed tensor {layer.input!r} (no Relu before it), "
-            f"which needs input_signed=True; SPEC.md allows that only with cim.dac_bits=1 and "
+            f"which needs input_signed=True; docs/spec.md allows that only with cim.dac_bits=1 and "
             f"cim.input_mantissa_bits=None (got dac_bits={cim.dac_bits}, "
             f"input_mantissa_bits={cim.input_mantissa_bits})"
         )

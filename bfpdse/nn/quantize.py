@@ -3,7 +3,7 @@
 Arithmetic (every conv/linear layer, after BatchNorm folding, see ``graph.fold_batchnorm``):
 
 - **Weights**: per output channel n, symmetric: ``s_w[n] = max_k |w[k, n]| / (2^(Wb-1) - 1)`` and
-  ``w_int = rint(w / s_w)``, so ``|w_int| <= 2^(Wb-1) - 1`` as SPEC.md requires.
+  ``w_int = rint(w / s_w)``, so ``|w_int| <= 2^(Wb-1) - 1`` as docs/spec.md requires.
 - **Activations**: one scale per tensor that feeds a conv/linear layer. A tensor that is provably
   non-negative (after Relu, a Clip with min >= 0, pools and reshapes of such tensors, sums of such
   tensors, an input in [0, 1]) is unsigned: ``x_int = clip(rint(x / s), 0, 2^Ab - 1)`` with

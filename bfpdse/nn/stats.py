@@ -127,6 +127,7 @@ def relu_like(s: Stats, fn, minimum: float) -> Stats:
     Gaussian's moments bound them from above; the interval is fn at its ends and the dip.
     """
     mu, sd = relu_moments(s.mu, s.sd)
-    ends = np.maximum(fn(s.lo), fn(s.hi))
+    # far below 0 these functions are 0 to float precision (and fn(-inf) may be nan)
+    ends = np.maximum(fn(np.maximum(s.lo, -60.0)), fn(np.maximum(s.hi, -60.0)))
     lo = np.where(s.lo >= 0, fn(np.maximum(s.lo, 0)), minimum)
     return Stats(mu, sd, lo, ends)

@@ -181,7 +181,7 @@ def contexts(df: pd.DataFrame, by: Sequence[str] = ("model", "dataset")) -> list
     return [df[labels == lab] for lab in pd.unique(labels)]
 
 
-#: short names of settings in design labels (SPEC.md symbols)
+#: short names of settings in design labels (docs/spec.md symbols)
 SYMBOLS = {
     "cim.adc_bits": "b",
     "cim.block": "B",

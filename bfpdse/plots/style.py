@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
-#: the ADC schemes of SPEC.md, in the order they appear in legends and tables
+#: the ADC schemes of docs/spec.md, in the order they appear in legends and tables
 SCHEMES = ("ideal", "linear", "calibrated", "rar", "bfp")
 
 SCHEME_COLORS = {

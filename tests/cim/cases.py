@@ -1,6 +1,6 @@
 """Random CIM test cases for hypothesis: a config (as CIMConfig keyword arguments), x, w, window.
 
-Every field of SPEC.md is drawn over its allowed range, shapes stay small so that the slow
+Every field of docs/spec.md is drawn over its allowed range, shapes stay small so that the slow
 reference (tests/naive.py) keeps up, and the data come in styles that reach the edges: all zero,
 the extremes of the ranges, sparse, single bits.
 """
@@ -36,7 +36,7 @@ class Case:
 
 
 def full_bits(rows: int, cell_bits: int, dac_bits: int) -> int:
-    """F of SPEC.md: bit length of Pmax = R (2^c - 1)(2^d - 1)."""
+    """F of docs/spec.md: bit length of Pmax = R (2^c - 1)(2^d - 1)."""
     return (rows * (2**cell_bits - 1) * (2**dac_bits - 1)).bit_length()
 
 

@@ -1,4 +1,4 @@
-"""crossbar_mvm gives the numbers of SPEC.md bit for bit: against the slow reference and by hand."""
+"""crossbar_mvm gives docs/spec.md's numbers bit for bit: against the slow reference, by hand."""
 
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ def test_edges_match_naive(base: dict, adc: str, mapping: str) -> None:
         check_against_naive(Case(cfg, x, w, window))
 
 
-# -- the worked example of SPEC.md --------------------------------------------------------------
+# -- the worked example of docs/spec.md ---------------------------------------------------------
 
 # R = 4, c = 2, d = 1 (one plane: Ab = 1), Wb = 3 (one slice of 2 bits): Pmax = 12, F = 4.
 # Column 0 gives p = 3 + 3 + 3 + 2 = 11, column 1 gives p = 1 + 1 + 1 + 0 = 3 (positive polarity;

@@ -1,4 +1,4 @@
-"""crossbar_mvm(..., return_stats=True): the counts of SPEC.md "Counting" and docs/internals.md."""
+"""crossbar_mvm(..., return_stats=True): the counts of docs/spec.md ("Counting"), internals.md."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def test_counts_survive_many_vectors_per_task(adc: str) -> None:
 
 
 def dims(cfg: CIMConfig, K: int) -> tuple[int, int, int, int]:
-    """T, P, S, polarities from SPEC.md (tests/naive.py computes them from the fields)."""
+    """T, P, S, polarities from docs/spec.md (tests/naive.py computes them from the fields)."""
     dv = derived(cfg)
     return -(-K // cfg.rows), dv["P"], dv["S"], dv["pol"]
 

@@ -1,4 +1,4 @@
-"""ADC presets reproduce their published figures (ENERGY.md); partial-conversion shares."""
+"""ADC presets reproduce their published figures (docs/energy.md); partial-conversion shares."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def test_neurosim_formula(node_nm, a, b, bits) -> None:
 
 
 def test_neurosim_pinned_values() -> None:
-    # hand-computed from ENERGY.md: 32 nm, 8 b: (1.1294 * 8 + 8.8998) * 9 fJ = 161.42 fJ
+    # hand-computed from docs/energy.md: 32 nm, 8 b: (1.1294 * 8 + 8.8998) * 9 fJ = 161.42 fJ
     assert converter(8, "neurosim", 32, 1e9).energy_pj == pytest.approx(0.16142, rel=REL)
     # 22 nm, 5 b: (0.538 * 5 + 4.3753) * 6 fJ = 42.39 fJ
     assert converter(5, "neurosim", 22, 1e9).energy_pj == pytest.approx(0.042392, rel=REL)

@@ -11,7 +11,7 @@ def test_defaults_fill_every_key():
     settings = point.settings()
     assert set(settings) == set(known_keys())
     assert settings["model"] == "resnet20" and settings["samples"] == 1000
-    assert point.cim.adc_bits == point.cim.full_bits  # SPEC.md: the default config is exact
+    assert point.cim.adc_bits == point.cim.full_bits  # docs/spec.md: the default config is exact
 
 
 def test_parse_set_reads_values_as_yaml():

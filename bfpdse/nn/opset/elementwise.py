@@ -167,7 +167,7 @@ class Silu(Op):
         return ins[0]
 
     def bounds(self, node, ins, shapes):
-        return st.relu_like(ins[0], lambda v: v / (1.0 + np.exp(-v)), -0.2785)
+        return st.relu_like(ins[0], lambda v: v * 0.5 * (np.tanh(0.5 * v) + 1.0), -0.2785)
 
 
 @register
