@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from bfpdse.cim import CIMConfig, CIMStats, crossbar_mvm
-from bfpdse.data.datasets import Dataset, load_dataset
+from bfpdse.data.datasets import Dataset, load_dataset, with_dataset_normalization
 from bfpdse.energy import LayerUse, dense_stats, price
 from bfpdse.nn import LayerReport, Model, load_model
 from bfpdse.spec.point import Point
@@ -41,8 +41,21 @@ def _dataset_key(dataset: Any) -> str:
 
 
 @lru_cache(maxsize=8)
-def _split(model_name: str, dataset_key: str, split: str) -> Dataset:
-    return load_dataset(json.loads(dataset_key), split, model=_model(model_name))
+def _normalized_model(model_name: str, dataset_key: str) -> Model:
+    return with_dataset_normalization(_model(model_name), json.loads(dataset_key))
+
+
+def point_model(point: Point) -> Model:
+    """The point's model, normalising inputs as its dataset spec says (mean/std) if it does."""
+    return _normalized_model(point.model, _dataset_key(point.dataset))
+
+
+@lru_cache(maxsize=8)
+def _split(
+    model_name: str, dataset_key: str, split: str, samples: int | None, seed: int | None
+) -> Dataset:
+    model = _normalized_model(model_name, dataset_key)
+    return load_dataset(json.loads(dataset_key), split, model=model, samples=samples, seed=seed)
 
 
 def _images_key(point: Point) -> tuple:
@@ -51,15 +64,14 @@ def _images_key(point: Point) -> tuple:
 
 
 def test_images(point: Point) -> Dataset:
-    """The ``samples`` test images of a point, drawn with its ``seed``."""
-    data = _split(point.model, _dataset_key(point.dataset), "test")
-    return data.take(point.samples, seed=point.seed)
+    """The ``samples`` test images of a point, drawn with its ``seed`` (only those decoded)."""
+    return _split(point.model, _dataset_key(point.dataset), "test", point.samples, point.seed)
 
 
 def calib_images(point: Point) -> np.ndarray:
-    """Calibration images (from the train split, never the test split)."""
-    data = _split(point.model, _dataset_key(point.dataset), "calib")
-    return data.x[: point.quant.calib_samples]
+    """Calibration images (the first of the calib split, drawn from train, never from test)."""
+    key = _dataset_key(point.dataset)
+    return _split(point.model, key, "calib", point.quant.calib_samples, None).x
 
 
 def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -78,7 +90,7 @@ def _memo(key: tuple, compute: Callable[[], Any]) -> Any:
 
 def _reference_accuracies(point: Point) -> tuple[float, float]:
     """(float accuracy, ideal-ADC integer accuracy) on the point's test images."""
-    model, data = _model(point.model), test_images(point)
+    model, data = point_model(point), test_images(point)
     calib = calib_images(point) if point.quant.act_scales == "calibrate" else None
     acc_float = _accuracy(model.forward(data.x, "float"), data.y)
     logits = model.forward(data.x, "int", cim=point.cim, quant=point.quant, calib_x=calib)
@@ -96,7 +108,7 @@ def _windows(point: Point) -> tuple[dict[str, int], int, float]:
     start = time.perf_counter()
     x_cal = calib_images(point)
     calib = x_cal if point.quant.act_scales == "calibrate" else None
-    windows = _model(point.model).calibrate_windows(x_cal, point.cim, point.quant, calib_x=calib)
+    windows = point_model(point).calibrate_windows(x_cal, point.cim, point.quant, calib_x=calib)
     return windows, int(x_cal.shape[0]), time.perf_counter() - start
 
 
@@ -128,7 +140,7 @@ def _sqnr(reports: dict[str, LayerReport]) -> tuple[float, int]:
 
 
 def _cim_pass(point: Point, progress: Progress | None) -> tuple[np.ndarray, dict[str, LayerReport]]:
-    model, data = _model(point.model), test_images(point)
+    model, data = point_model(point), test_images(point)
     windows, _, _ = adc_windows(point)
     calib = calib_images(point) if point.quant.act_scales == "calibrate" else None
     return model.forward(
@@ -215,7 +227,7 @@ def _layer_detail(r: LayerReport, inferences: int) -> dict[str, Any]:
 
 def layer_shapes(point: Point) -> list[tuple[str, int, int, int]]:
     """(name, K, N, vectors per image) of each CIM layer, from one blank image."""
-    model = _model(point.model)
+    model = point_model(point)
     blank = np.zeros((1, *model.input_shape), dtype=np.float32)
     ideal = replace(point.cim, adc="ideal", adc_bits=None)
     _, reports = model.forward(blank, "cim", cim=ideal, quant=point.quant, collect=True)

@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bfpdse.cli._app import console_err
+from bfpdse.errors import SpecError
 from bfpdse.spec.point import Point, make_point, parse_set
 
 ModelOpt = Annotated[
@@ -23,8 +24,11 @@ DatasetOpt = Annotated[
     typer.Option(
         "--dataset",
         "-d",
-        help="Dataset name (fashion-mnist, bundled) or a path: a folder of IDX files or "
-        "CIFAR-10 python batches, or an .npz file with x and y.",
+        help="Dataset name (fashion-mnist, bundled) or a path: a folder of IDX files, of "
+        "CIFAR-10 python batches or of class folders of PNG/JPEG images, or an .npz file with x "
+        "and y; or a mapping with preprocessing, e.g. '{path: DIR, resize: 256, crop: 224, "
+        "mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}' (the same keys as "
+        "--set dataset.resize=256).",
     ),
 ]
 SamplesOpt = Annotated[
@@ -64,10 +68,25 @@ def build_point(
 ) -> Point:
     """The design point of the options: defaults, then the named options, then --set."""
     settings: dict[str, Any] = dict(base or {})
+    if dataset is not None and dataset.lstrip().startswith("{"):
+        dataset = _mapping(dataset)
     named = {"model": model, "dataset": dataset, "samples": samples, "seed": seed}
     settings.update({k: v for k, v in named.items() if v is not None})
     settings.update(parse_set(sets or []))
     return make_point(settings)
+
+
+def _mapping(text: str) -> dict[str, Any]:
+    """A --dataset given as a YAML mapping: '{path: DIR, resize: 256, crop: 224}'."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"--dataset {text!r}: not a YAML mapping ({exc})") from None
+    if not isinstance(value, dict):
+        raise SpecError(f"--dataset {text!r}: expected a mapping like {{path: DIR, crop: 224}}")
+    return value
 
 
 def jsonable(value: Any) -> Any:

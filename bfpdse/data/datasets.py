@@ -5,12 +5,22 @@ labels. A source is given as
 
 - ``"fashion-mnist"``: the copy bundled in this package (splits ``test`` and ``calib``);
 - a path string: a folder of IDX files, a folder of CIFAR-10 python batches, or an ``.npz`` file;
-- a dict ``{"format": "idx" | "cifar10" | "npz", "path": ..., "name": optional}``. For ``idx``,
+- a dict ``{"format": "idx" | "cifar10" | "npz" | "imagefolder", "path": ..., "name": optional}``
+  (``format`` may be left out where the path tells it). For ``idx``,
   ``path`` is a folder (``train-images-idx3-ubyte[.gz]``, ``t10k-...`` or ``test-...``, and so on)
   or ``{"images": FILE, "labels": FILE}`` (one pair: the ``test`` split). For ``cifar10`` it is
-  the folder as distributed (``data_batch_1`` … ``data_batch_5``, ``test_batch``; pickles, so load
-  only folders you trust). For ``npz`` it is a file holding ``x`` and ``y`` (the ``test`` split;
-  ``x_train`` and ``y_train`` give a ``train`` split).
+  the folder as distributed (``data_batch_1`` … ``data_batch_5``, ``test_batch``; pickles, read
+  by an unpickler that admits only dicts, lists, strings, bytes, numbers and numpy arrays). For
+  ``npz`` it is a file holding ``x`` and ``y`` (the ``test`` split; ``x_train`` and ``y_train``
+  give a ``train`` split). For ``imagefolder`` it is a folder of class folders of PNG/JPEG files
+  (``imagefolder.py``), with an optional ``classes`` file.
+
+Preprocessing keys, for every format: ``resize`` (shorter side, pixels), ``crop`` (centre crop:
+N or [H, W]), ``mean`` and ``std`` (one value or one per channel; they replace the model's
+``bfpdse.mean`` / ``bfpdse.std`` metadata, for the images and for the model's input range).
+
+Only the drawn images are decoded and converted (``load_dataset(..., samples=, seed=)``): memory
+follows ``samples``, not the size of the split.
 
 Splits: ``test``, ``train`` and ``calib``. ``calib`` holds ``CALIB_SIZE`` images of the train
 split drawn without replacement with ``np.random.default_rng(CALIB_SEED)`` (in file order); it is
@@ -24,6 +34,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,10 +42,15 @@ from typing import Any
 import numpy as np
 
 from bfpdse.data.idx import read_idx
+from bfpdse.data.imagefolder import ImageFolder, is_imagefolder, preprocess_array
 from bfpdse.errors import DataError
 
 SPLITS = ("test", "train", "calib")
-FORMATS = ("idx", "cifar10", "npz")
+FORMATS = ("idx", "cifar10", "npz", "imagefolder")
+#: keys of a dataset spec mapping
+SPEC_KEYS = ("format", "path", "name", "classes", "resize", "crop", "mean", "std")
+#: images decoded and normalised at a time
+DECODE_BATCH = 256
 BUNDLED = {"fashion-mnist": Path(__file__).resolve().parent / "fashion_mnist"}
 CALIB_SIZE = 1024
 CALIB_SEED = 0
@@ -65,12 +81,7 @@ class Dataset:
         """The first ``n`` images, or ``n`` drawn at random with ``seed`` (in file order)."""
         if n is None or n >= len(self):
             return self
-        if n < 1:
-            raise DataError(f"{self.name}: samples={n} must be at least 1")
-        if seed is None:
-            idx = np.arange(n)
-        else:
-            idx = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
+        idx = sample_indices(len(self), n, seed)
         return Dataset(self.x[idx], self.y[idx], self.name, self.split)
 
 
@@ -165,12 +176,32 @@ def _load_idx(path: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
     raise DataError(f"{folder}: no {split} split; expected {expected}")
 
 
+#: the globals a CIFAR-10 batch may name: numpy's array reconstruction and nothing else
+_PICKLE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles plain data only: a crafted file cannot name a callable such as os.system."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _PICKLE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refused global {module}.{name}")
+
+
 def _unpickle(path: Path) -> dict:
     if not path.is_file():
         raise DataError(f"{path}: missing CIFAR-10 batch file")
     try:
         with path.open("rb") as f:
-            return pickle.load(f, encoding="bytes")
+            return _BatchUnpickler(f, encoding="bytes").load()
     except Exception as exc:
         raise DataError(f"{path}: cannot read as a CIFAR-10 python batch ({exc})") from None
 
@@ -244,68 +275,206 @@ def _load_npz(path: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
 _LOADERS = {"idx": _load_idx, "cifar10": _load_cifar, "npz": _load_npz}
 
 
-def _parse_source(name_or_spec: Any) -> tuple[str, Any, str]:
-    """(format, path, display name) of a dataset name, path or spec dict."""
-    if isinstance(name_or_spec, dict):
-        extra = set(name_or_spec) - {"format", "path", "name"}
-        if extra or "format" not in name_or_spec or "path" not in name_or_spec:
+def _options(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The validated preprocessing options and class file of a dataset spec mapping."""
+    opts: dict[str, Any] = {}
+    for key in ("resize",):
+        if spec.get(key) is not None:
+            v = spec[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise DataError(f"{where}: {key}={v!r} must be an integer >= 1 (pixels)")
+            opts[key] = int(v)
+    if spec.get("crop") is not None:
+        v = spec["crop"]
+        pair = [v, v] if isinstance(v, int) and not isinstance(v, bool) else v
+        if not (
+            isinstance(pair, list | tuple)
+            and len(pair) == 2
+            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in pair)
+        ):
+            raise DataError(f"{where}: crop={v!r} must be an integer N or [H, W] (pixels, >= 1)")
+        opts["crop"] = (int(pair[0]), int(pair[1]))
+    for key in ("mean", "std"):
+        if spec.get(key) is not None:
+            v = spec[key]
+            vals = v if isinstance(v, list | tuple) else [v]
+            if not vals or not all(
+                isinstance(x, int | float) and not isinstance(x, bool) for x in vals
+            ):
+                raise DataError(f"{where}: {key}={v!r} must be a number or a list of numbers")
+            if key == "std" and any(x <= 0 for x in vals):
+                raise DataError(f"{where}: std={v!r} must be > 0")
+            opts[key] = tuple(float(x) for x in vals)
+    if spec.get("classes") is not None:
+        opts["classes"] = str(spec["classes"])
+    return opts  # fmt: skip
+
+
+def _guess_format(path: Path) -> str | None:
+    if path.suffix == ".npz":
+        return "npz"
+    if path.is_dir():
+        if (path / "test_batch").exists() or (path / "data_batch_1").exists():
+            return "cifar10"
+        if is_imagefolder(path):
+            return "imagefolder"
+        return "idx"
+    return None
+
+
+def _parse_source(name_or_spec: Any) -> tuple[str, Any, str, dict[str, Any]]:
+    """(format, path, display name, options) of a dataset name, path or spec dict."""
+    if isinstance(name_or_spec, Mapping):
+        extra = set(name_or_spec) - set(SPEC_KEYS)
+        if extra or "path" not in name_or_spec:
             raise DataError(
-                f"dataset spec {name_or_spec!r}: expected keys 'format' and 'path' (and an "
-                f"optional 'name'){'; unknown: ' + ', '.join(sorted(extra)) if extra else ''}"
+                f"dataset spec {dict(name_or_spec)!r}: expected the key 'path' and optionally "
+                f"{', '.join(k for k in SPEC_KEYS if k != 'path')}"
+                + (f"; unknown: {', '.join(sorted(map(str, extra)))}" if extra else "")
             )
-        fmt = name_or_spec["format"]
+        path = name_or_spec["path"]
+        fmt = name_or_spec.get("format")
+        if isinstance(path, str) and path in BUNDLED and fmt in (None, "idx"):
+            opts = _options(name_or_spec, f"dataset {path!r}")
+            return "idx", BUNDLED[path], str(name_or_spec.get("name", path)), opts
+        if fmt is None:
+            fmt = _guess_format(Path(path)) if not isinstance(path, Mapping) else "idx"
+            if fmt is None:
+                raise DataError(
+                    f"dataset path {str(path)!r} is neither a folder nor an .npz file; give "
+                    f"format: {' | '.join(FORMATS)}"
+                )
         if fmt not in FORMATS:
             raise DataError(f"dataset format {fmt!r} is unknown: allowed {', '.join(FORMATS)}")
-        path = name_or_spec["path"]
-        default = Path(path).stem if not isinstance(path, dict) else Path(path["images"]).stem
-        return fmt, path, str(name_or_spec.get("name", default))
+        default = Path(path).stem if not isinstance(path, Mapping) else Path(path["images"]).stem
+        opts = _options(name_or_spec, f"dataset {str(path)!r}")
+        if "classes" in opts and fmt != "imagefolder":
+            raise DataError(f"dataset {str(path)!r}: classes applies only to format imagefolder")
+        return fmt, path, str(name_or_spec.get("name", default)), opts
     if isinstance(name_or_spec, str) and name_or_spec in BUNDLED:
-        return "idx", BUNDLED[name_or_spec], name_or_spec
+        return "idx", BUNDLED[name_or_spec], name_or_spec, {}
     path = Path(name_or_spec)
-    if path.suffix == ".npz":
-        return "npz", path, path.stem
-    if path.is_dir():
-        fmt = (
-            "cifar10"
-            if (path / "test_batch").exists() or (path / "data_batch_1").exists()
-            else "idx"
-        )
-        return fmt, path, path.name
+    fmt = _guess_format(path)
+    if fmt is not None:
+        return fmt, path, path.stem if fmt == "npz" else path.name, {}
     raise DataError(
         f"dataset {str(name_or_spec)!r} is neither a bundled dataset ({', '.join(BUNDLED)}) nor "
-        "an existing folder or .npz file"
+        "an existing folder (IDX files, CIFAR-10 batches, or class folders of images) or .npz file"
     )
 
 
 def load_images(name_or_spec: Any, split: str = "test") -> tuple[np.ndarray, np.ndarray, str]:
-    """Raw images (uint8 or float NCHW), int64 labels and the display name of a split."""
+    """Raw images (uint8 or float NCHW), int64 labels and the display name of a whole split."""
+    source = _open(name_or_spec, split)
+    x = source.images(np.arange(len(source)))
+    return x, source.labels, source.name
+
+
+class _Source:
+    """One split of a dataset: labels up front, images decoded on demand."""
+
+    def __init__(self, name: str, labels: np.ndarray, images, opts: dict[str, Any]) -> None:
+        self.name = name
+        self.labels = labels.astype(np.int64)
+        self._images = images
+        self.opts = opts
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def images(self, idx: np.ndarray, channels: int | None = None) -> np.ndarray:
+        return self._images(idx, channels)
+
+
+def _open(name_or_spec: Any, split: str) -> _Source:
     if split not in SPLITS:
         raise DataError(f"split {split!r} is unknown: allowed {', '.join(SPLITS)}")
-    fmt, path, name = _parse_source(name_or_spec)
+    fmt, path, name, opts = _parse_source(name_or_spec)
     if split == "train" and name in BUNDLED and path == BUNDLED[name]:
         raise DataError(
             f"the bundled {name} has only the splits test and calib; for train, give the full "
             "folder: {format: idx, path: DIR}"
         )
+    resize, crop = opts.get("resize"), opts.get("crop")
+    if fmt == "imagefolder":
+        folder = ImageFolder(Path(path), "train" if split == "calib" else split,
+                             opts.get("classes"))  # fmt: skip
+        picks = _calib_indices(len(folder)) if split == "calib" else np.arange(len(folder))
+
+        def decode(idx, channels):
+            return folder.images(picks[idx], channels or 3, resize, crop)
+
+        return _Source(name, folder.labels[picks], decode, opts)
     x, y = _LOADERS[fmt](path, split)
-    return x, y.astype(np.int64), name
+
+    def take(idx, channels):
+        return preprocess_array(x[idx], resize, crop)
+
+    return _Source(name, y, take, opts)
 
 
-def load_dataset(name_or_spec: Any, split: str = "test", *, model: Any = None) -> Dataset:
+def sample_indices(total: int, n: int | None, seed: int | None) -> np.ndarray:
+    """Which images ``samples=n`` draws: all, the first n (seed None) or n at random, sorted."""
+    if n is None or n >= total:
+        return np.arange(total)
+    if n < 1:
+        raise DataError(f"samples={n} must be at least 1")
+    if seed is None:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
+
+
+def load_dataset(
+    name_or_spec: Any,
+    split: str = "test",
+    *,
+    model: Any = None,
+    samples: int | None = None,
+    seed: int | None = None,
+) -> Dataset:
     """Load one split as model inputs (see the module docs for sources and splits).
 
-    With ``model`` the images are normalised as it was trained (:func:`normalize`) and must have
-    its input shape; without, they are pixels / 255 in [0, 1]. Bad data raises DataError.
+    With ``model`` the images are normalised as it was trained (:func:`normalize`, with the
+    spec's ``mean``/``std`` in place of the model's when given) and must have its input shape;
+    without, they are pixels / 255 in [0, 1]. ``samples`` and ``seed`` draw images as
+    :meth:`Dataset.take` does, and only those are decoded. Bad data raises DataError.
     """
-    x, y, name = load_images(name_or_spec, split)
-    if model is not None and tuple(x.shape[1:]) != tuple(model.input_shape):
-        got = "x".join(map(str, x.shape[1:]))
-        want = "x".join(map(str, model.input_shape))
-        raise DataError(
-            f"dataset {name!r} ({split}) has images of {got} (CxHxW) but model "
-            f"{getattr(model, 'name', '?')!r} expects {want}"
-        )
-    return Dataset(normalize(x, model), y, name, split)
+    source = _open(name_or_spec, split)
+    if len(source) == 0:
+        raise DataError(f"dataset {source.name!r} ({split}) holds no images")
+    idx = sample_indices(len(source), samples, seed)
+    model = with_dataset_normalization(model, name_or_spec)
+    channels = int(model.input_shape[0]) if model is not None else None
+    parts = []
+    for b0 in range(0, len(idx), DECODE_BATCH):
+        raw = source.images(idx[b0 : b0 + DECODE_BATCH], channels)
+        if model is not None and tuple(raw.shape[1:]) != tuple(model.input_shape):
+            _shape_error(source.name, split, raw.shape[1:], model)
+        parts.append(normalize(raw, model))
+    x = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return Dataset(x, source.labels[idx], source.name, split)
+
+
+def with_dataset_normalization(model: Any, name_or_spec: Any) -> Any:
+    """``model`` with a dataset spec's ``mean``/``std`` as its input normalisation (if given)."""
+    if model is None or not isinstance(name_or_spec, Mapping):
+        return model
+    opts = _options(name_or_spec, "dataset")
+    if "mean" not in opts and "std" not in opts:
+        return model
+    return model.with_normalization(opts.get("mean"), opts.get("std"))
+
+
+def _shape_error(name: str, split: str, got: tuple[int, ...], model: Any) -> None:
+    have = "x".join(map(str, got))
+    want = "x".join(map(str, model.input_shape))
+    raise DataError(
+        f"dataset {name!r} ({split}) has images of {have} (CxHxW) but model "
+        f"{getattr(model, 'name', '?')!r} expects {want}; give a dataset of that size "
+        f"(--dataset or a spec's dataset: key; formats {', '.join(FORMATS)}), or let bfpdse "
+        f"resize and crop it: {{path: DIR, resize: {model.input_shape[1] * 8 // 7}, "
+        f"crop: {model.input_shape[1]}}}"
+    )
 
 
 # ------------------------------------------------------------------------ writing

@@ -404,6 +404,19 @@ class Model:
         """Per-channel std divided by after scaling (``bfpdse.std``; 1 if absent)."""
         return _parse_floats(self.meta.get("bfpdse.std"), 1.0, "bfpdse.std", self.input_shape[0])
 
+    def with_normalization(
+        self, mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None
+    ) -> Model:
+        """A copy that normalises inputs with this ``mean``/``std`` (a dataset's, say) instead.
+
+        The copy's input range, hence its first layer's quantization, follows the new values.
+        """
+        meta = dict(self.meta)
+        for key, value in (("bfpdse.mean", mean), ("bfpdse.std", std)):
+            if value is not None:
+                meta[key] = ",".join(repr(float(v)) for v in value)
+        return replace(self, meta=meta, _cache={})
+
     @property
     def float_accuracy(self) -> float | None:
         """The float test accuracy recorded in the file (``bfpdse.float_accuracy``), if any."""

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from bfpdse.data.datasets import SPEC_KEYS as DATASET_KEYS
 from bfpdse.errors import SpecError
 
 #: section name -> "module:Class" of its config dataclass (imported on first use)
@@ -81,6 +82,8 @@ def check_key(key: str, where: str = "") -> None:
     keys = known_keys()
     if key in keys:
         return
+    if key.startswith("dataset.") and key.split(".", 1)[1] in DATASET_KEYS:
+        return
     if key in SECTIONS:
         raise SpecError(f"{where}{key!r} is a section: set one of its fields, e.g. {key}.<field>")
     near = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
@@ -137,6 +140,15 @@ class Point:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _dataset_with_keys(dataset: Any, settings: Mapping[str, Any]) -> Any:
+    """The dataset with ``dataset.<key>`` settings (resize, crop, mean, ...) merged in."""
+    extra = {k.split(".", 1)[1]: v for k, v in settings.items() if k.startswith("dataset.")}
+    if not extra:
+        return dataset
+    base = dict(dataset) if isinstance(dataset, Mapping) else {"path": dataset}
+    return {**base, **extra}
+
+
 def _check_top(key: str, value: Any, where: str) -> None:
     if key in ("samples", "seed"):
         low = 1 if key == "samples" else 0
@@ -147,7 +159,7 @@ def _check_top(key: str, value: Any, where: str) -> None:
     elif key == "dataset" and not (isinstance(value, str | Mapping) and value):
         raise SpecError(
             f"{where}dataset={value!r}: give a name (fashion-mnist) or "
-            "{format: idx | cifar10 | npz, path: ...}"
+            "{format: idx | cifar10 | npz | imagefolder, path: ...}"
         )
 
 
@@ -170,11 +182,12 @@ def make_point(settings: Mapping[str, Any], where: str = "") -> Point:
     for key in settings:
         check_key(key, where)
     top = {k: settings.get(k, default) for k, default in TOP_DEFAULTS.items()}
+    top["dataset"] = _dataset_with_keys(top["dataset"], settings)
     for key, value in top.items():
         _check_top(key, value, where)
     sections: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
     for key, value in settings.items():
-        if "." in key:
+        if "." in key and not key.startswith("dataset."):
             section, name = key.split(".", 1)
             sections[section][name] = value
 

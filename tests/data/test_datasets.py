@@ -150,7 +150,12 @@ def test_normalize_follows_the_model():
         (lambda d: d / "missing", "neither a bundled dataset"),
         (lambda d: {"format": "idx", "path": str(d)}, "found one file of split 'test'"),
         (lambda d: {"format": "tfrecord", "path": str(d)}, "format 'tfrecord' is unknown"),
-        (lambda d: {"path": str(d)}, "expected keys 'format' and 'path'"),
+        (lambda d: {"path": str(d)}, "found one file of split 'test'"),  # format from the path
+        (lambda d: {"format": "idx"}, "expected the key 'path'"),
+        (lambda d: {"path": str(d), "resize": 0}, "resize=0 must be an integer >= 1"),
+        (lambda d: {"path": str(d), "crop": [2]}, r"crop=\[2\] must be an integer N or \[H, W\]"),
+        (lambda d: {"path": str(d), "std": [0.2, 0]}, "std=.* must be > 0"),
+        (lambda d: {"path": str(d), "classes": "c.txt"}, "only to format imagefolder"),
         (lambda d: "no-such-set", "neither a bundled dataset"),
     ],
 )
