@@ -445,13 +445,15 @@ def load_dataset(
     idx = sample_indices(len(source), samples, seed)
     model = with_dataset_normalization(model, name_or_spec)
     channels = int(model.input_shape[0]) if model is not None else None
-    parts = []
+    x = None  # filled batch by batch: the decoded pixels never exist all at once
     for b0 in range(0, len(idx), DECODE_BATCH):
         raw = source.images(idx[b0 : b0 + DECODE_BATCH], channels)
         if model is not None and tuple(raw.shape[1:]) != tuple(model.input_shape):
             _shape_error(source.name, split, raw.shape[1:], model)
-        parts.append(normalize(raw, model))
-    x = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        part = normalize(raw, model)
+        if x is None:
+            x = np.empty((len(idx), *part.shape[1:]), dtype=np.float32)
+        x[b0 : b0 + len(part)] = part
     return Dataset(x, source.labels[idx], source.name, split)
 
 

@@ -30,7 +30,7 @@ from export_torchvision import EXPORTERS, FAMILIES  # noqa: E402
 
 sys.path.pop(0)
 
-#: families that accept 32x32 inputs. Not alexnet and squeezenet1_1 (they pool below 1x1), nor
+#: families that accept 32x32 inputs. Not alexnet (it pools below 1x1 in PyTorch itself), nor
 #: vgg11_bn: its AdaptiveAvgPool2d(7) on a 1x1 map fails in the legacy exporter, and the dynamo
 #: exporter writes it as a GatherND of the activation, which bfpdse does not import
 ACCEPTS_32 = (
@@ -38,6 +38,7 @@ ACCEPTS_32 = (
     "densenet121",
     "googlenet",
     "shufflenet_v2_x1_0",
+    "squeezenet1_1",
     "mobilenet_v2",
     "mobilenet_v3_small",
     "mnasnet0_5",
