@@ -5,8 +5,9 @@
 
 Needs torch, torchvision, onnx and onnxscript (any Python that has them; bfpdse itself is not
 imported). Models are built with ``weights=None`` (nothing is downloaded), their BatchNorm
-running statistics randomised so that BN folding is exercised, and put in eval mode. Each file
-is ``DIR/<model>_<exporter>_<size>.onnx`` with its weights inside (no external data), exported
+running statistics randomised so that BN folding is exercised, their conv/linear biases too (the
+dynamo exporter drops biases that are zero), and put in eval mode. Each file is
+``DIR/<model>_<exporter>_<size>.onnx`` with its weights inside (no external data), exported
 at batch 1 as a user would (``dynamo=False`` at opset 17, or the default ``dynamo=True``).
 Beside it, ``<model>_<size>.npz`` holds one input ``x`` and PyTorch's output ``y``. A summary
 line per file goes to stdout as JSON.
@@ -54,6 +55,8 @@ def build(name: str):
             if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
                 mod.running_mean.normal_(0.0, 0.1)
                 mod.running_var.uniform_(0.5, 1.5)
+            elif isinstance(mod, torch.nn.Conv2d | torch.nn.Linear) and mod.bias is not None:
+                mod.bias.normal_(0.0, 0.05)  # zero biases would vanish from dynamo's exports
     return model.eval()
 
 
