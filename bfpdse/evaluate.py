@@ -125,7 +125,7 @@ def adc_windows(point: Point) -> tuple[dict[str, int] | None, int, float]:
 
 def layer_uses(reports: dict[str, LayerReport]) -> list[LayerUse]:
     """The cost model's view of the CIM layers' reports."""
-    return [LayerUse(r.name, r.k, r.n, r.vectors, r.stats) for r in reports.values()]
+    return [LayerUse(r.name, r.k, r.n, r.vectors, r.stats, r.groups) for r in reports.values()]
 
 
 def _sqnr(reports: dict[str, LayerReport]) -> tuple[float, int]:
@@ -217,6 +217,7 @@ def _layer_detail(r: LayerReport, inferences: int) -> dict[str, Any]:
         "name": r.name,
         "k": r.k,
         "n": r.n,
+        "groups": r.groups,
         "vectors_per_inference": r.vectors / inferences,
         "sqnr_db": r.sqnr_db,
         "conversions": s.conversions / inferences,
@@ -225,13 +226,13 @@ def _layer_detail(r: LayerReport, inferences: int) -> dict[str, Any]:
     }
 
 
-def layer_shapes(point: Point) -> list[tuple[str, int, int, int]]:
-    """(name, K, N, vectors per image) of each CIM layer, from one blank image."""
+def layer_shapes(point: Point) -> list[tuple[str, int, int, int, int]]:
+    """(name, K, N, vectors per image and group, groups) of each CIM layer, from a blank image."""
     model = point_model(point)
     blank = np.zeros((1, *model.input_shape), dtype=np.float32)
     ideal = replace(point.cim, adc="ideal", adc_bits=None)
     _, reports = model.forward(blank, "cim", cim=ideal, quant=point.quant, collect=True)
-    return [(r.name, r.k, r.n, r.vectors) for r in reports.values()]
+    return [(r.name, r.k, r.n, r.vectors, r.groups) for r in reports.values()]
 
 
 def estimate_cost(point: Point) -> dict[str, Any]:
@@ -242,8 +243,8 @@ def estimate_cost(point: Point) -> dict[str, Any]:
     what the data does.
     """
     uses = [
-        LayerUse(name, k, n, v, dense_stats(k, n, v, point.cim))
-        for name, k, n, v in layer_shapes(point)
+        LayerUse(name, k, n, v, dense_stats(k, n, v * g, point.cim), g)
+        for name, k, n, v, g in layer_shapes(point)
     ]
     return price(uses, point.cim, point.energy, 1).to_dict()
 

@@ -65,3 +65,39 @@ def test_pricing_one_design_two_ways_runs_the_network_once(monkeypatch):
     assert len(calls) == 1
     assert isaac["accuracy"] == default["accuracy"]
     assert isaac["energy_adc_pj"] != default["energy_adc_pj"]
+
+
+def test_grouped_and_depthwise_layers_are_priced_per_group(tmp_path):
+    """A depthwise/grouped conv maps one K x N block per group (block-diagonal), all at once."""
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).parent / "nn"))
+    from nn_builders import depthwise, save
+
+    sys.path.pop(0)
+    from bfpdse.cli.layers import crossbar_layers
+    from bfpdse.nn import load_model
+
+    path = save(depthwise(), tmp_path / "dw.onnx")
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=rng.integers(0, 256, (6, 4, 11, 11), dtype=np.uint8), y=np.arange(6) % 5)
+    p = make_point({"model": str(path), "dataset": str(data), "samples": 6,
+                    "cim.adc": "bfp", "cim.adc_bits": 4})  # fmt: skip
+    rec = evaluate(p, details=True)
+    shapes = estimate_cost(p)
+    layers = crossbar_layers(load_model(path).folded, p.cim)
+    depthwise_layer = next(r for r in rec["layers"] if r["groups"] == 8)
+    assert depthwise_layer["k"] == 9 and depthwise_layer["n"] == 1
+    # the measured and the shapes-only prices see the same arrays, and bfpdse layers agrees
+    assert rec["area_mm2"] == pytest.approx(shapes["area_mm2"])
+    cim = p.cim
+    by_hand = sum(
+        layer.groups * -(-layer.k // cim.rows) * -(-layer.n * cim.n_slices * 2 // cim.cols)
+        for layer in layers
+    )
+    assert sum(layer.arrays for layer in layers) == by_hand > len(layers)
+    assert rec["conversions"] > 0 and 0 <= rec["accuracy"] <= 1

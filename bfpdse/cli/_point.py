@@ -47,10 +47,10 @@ SetOpt = Annotated[
         help="Override one setting with a dotted key, as in sweep files; repeatable. "
         "E.g. --set cim.adc=rar --set cim.adc_bits=5 --set cim.rows=256 "
         "--set energy.tech_node_nm=22. Keys: cim.* (docs/spec.md fields: rows, cols, cell_bits, "
-        "weight_bits, input_bits, dac_bits, input_signed, weight_mapping, adc, adc_bits [bits], "
-        "block [outputs], rounding, input_mantissa_bits [bits]), quant.*, energy.* "
-        "(preset, tech_node_nm [nm], adc_throughput_hz [samples/s], cols_per_adc, freq_hz [Hz], "
-        "rho, exponent_search_pj [pJ], overrides).",
+        "weight_bits, input_bits, dac_bits, input_signed, weight_mapping, adc, adc_bits \\[bits], "
+        "block \\[outputs], rounding, input_mantissa_bits \\[bits]), quant.*, energy.* "
+        "(preset, tech_node_nm \\[nm], adc_throughput_hz \\[samples/s], cols_per_adc, "
+        "freq_hz \\[Hz], rho, exponent_search_pj \\[pJ], overrides).",
     ),
 ]
 JsonOpt = Annotated[

@@ -4,7 +4,7 @@ For each conv/linear node (``bfpdse.nn.graph.MVM_OPS``, in graph order): a short
 (``L00``, ``L01``, ...), the ONNX node name, its kind, the K x N matrix of each group, the groups,
 the input vectors per image, the MACs per image and the crossbar arrays that hold it at the
 configured ``cim.*`` settings. Arrays are counted by the cost model's own
-``bfpdse.energy.arrays_needed`` (one group's K x N), times the groups.
+``bfpdse.energy.arrays_needed`` (groups included).
 
 The pure parts (``layer_index_names``, ``crossbar_layers``, ``digital_ops``) take a graph and a
 CIMConfig; the command only loads, prints and formats.
@@ -93,8 +93,8 @@ def crossbar_layers(graph: Graph, cim: CIMConfig) -> list[CrossbarLayer]:
     out = []
     for node in graph.mvm_nodes():
         k, n, groups, positions = _matrix(node, graph.shapes)
-        # the cost model's count for one K x N matrix; a grouped conv maps one per group
-        per_group = arrays_needed(LayerUse(node.name, k, n, positions, CIMStats()), cim)
+        # the cost model's own count (a grouped conv maps one K x N matrix per group)
+        use = LayerUse(node.name, k, n, positions, CIMStats(), groups)
         out.append(
             CrossbarLayer(
                 index=names[node.name],
@@ -106,7 +106,7 @@ def crossbar_layers(graph: Graph, cim: CIMConfig) -> list[CrossbarLayer]:
                 groups=groups,
                 positions=positions,
                 macs=positions * k * n * groups,
-                arrays=groups * per_group,
+                arrays=arrays_needed(use, cim),
             )
         )
     return out
@@ -129,6 +129,8 @@ def layers_table(layers: list[CrossbarLayer], title: str) -> Table:
         title=escape(title),
         caption="K×N: the weight matrix of one group; vectors and MACs per image",
         box=box.SIMPLE_HEAD,  # no vertical rules: room for the names on an 80-column terminal
+        collapse_padding=True,
+        pad_edge=False,
     )
     table.add_column("#", no_wrap=True)
     table.add_column("ONNX node", overflow="fold")  # long names fold; numbers never wrap
@@ -148,16 +150,17 @@ def layers_table(layers: list[CrossbarLayer], title: str) -> Table:
         )
     total_macs = sum(layer.macs for layer in layers)
     total_arrays = sum(layer.arrays for layer in layers)
-    table.add_row(
-        "", "total", "", "", "", "", f"{total_macs:,}", f"{total_arrays:,}", style="bold"
-    )
+    table.add_row("", "total", "", "", "", "", f"{total_macs:,}", f"{total_arrays:,}", style="bold")
     return table
 
 
 @app.command()
 def layers(
     model: Annotated[
-        str, typer.Argument(help="Zoo name (lenet5, resnet20) or path to an .onnx file.")
+        str,
+        typer.Argument(
+            metavar="MODEL", help="Zoo name (lenet5, resnet20) or path to an .onnx file."
+        ),
     ],
     set_: SetOpt = None,
     json_: Annotated[
@@ -165,7 +168,7 @@ def layers(
         typer.Option("--json", help="Print the layers as a JSON list of objects (stdout)."),
     ] = False,
 ) -> None:
-    """The crossbar layers of a model, in order: what a run will map, before paying for it.
+    """The crossbar layers of a model (K×N, MACs, arrays): what a run will map.
 
     Per conv/linear layer: index name (L00, L01, ...), ONNX node, kind, the K×N matrix of each
     group, groups, input vectors and MACs per image, and crossbar arrays at the cim.* settings

@@ -53,7 +53,10 @@ def _ceil_div(a: int, b: int) -> int:
 class LayerUse:
     """One CIM layer of a network: K rows, N outputs, input vectors and counts.
 
-    ``vectors`` and ``stats`` are totals over all the inferences being priced.
+    ``vectors`` and ``stats`` are totals over all the inferences being priced. A grouped or
+    depthwise convolution has ``groups`` independent K x N matrices, mapped block-diagonally:
+    each group on arrays of its own, all groups at once; ``vectors`` counts one group's input
+    vectors and ``stats`` the counts of all groups together.
     """
 
     name: str
@@ -61,6 +64,7 @@ class LayerUse:
     n: int
     vectors: int
     stats: CIMStats
+    groups: int = 1
 
 
 def priced_bits(cim: CIMConfig) -> int:
@@ -84,8 +88,8 @@ def _columns(layer: LayerUse, cim: CIMConfig) -> int:
 
 
 def arrays_needed(layer: LayerUse, cim: CIMConfig) -> int:
-    """Crossbar arrays that hold the layer: ceil(K / R) * ceil(N * S * columns_per_weight / C)."""
-    return _ceil_div(layer.k, cim.rows) * _ceil_div(_columns(layer, cim), cim.cols)
+    """Arrays that hold the layer: groups * ceil(K / R) * ceil(N * S * columns_per_weight / C)."""
+    return layer.groups * _ceil_div(layer.k, cim.rows) * _ceil_div(_columns(layer, cim), cim.cols)
 
 
 def active_adcs(layer: LayerUse, cim: CIMConfig, cols_per_adc: int) -> int:
@@ -93,7 +97,7 @@ def active_adcs(layer: LayerUse, cim: CIMConfig, cols_per_adc: int) -> int:
     cols = _columns(layer, cim)
     full_groups, rest = divmod(cols, cim.cols)
     per_tile = full_groups * _ceil_div(cim.cols, cols_per_adc) + _ceil_div(rest, cols_per_adc)
-    return _ceil_div(layer.k, cim.rows) * per_tile
+    return layer.groups * _ceil_div(layer.k, cim.rows) * per_tile
 
 
 @cache
@@ -194,7 +198,7 @@ def _layer_energy(layer: LayerUse, cim: CIMConfig, rho: float, p: _Prices) -> di
 def _layer_latency_ns(layer: LayerUse, cim: CIMConfig, energy: EnergyConfig, p: _Prices) -> float:
     """max(array time, ADC time) of one layer; see ``price`` for the model."""
     s = layer.stats
-    tiles = _ceil_div(layer.k, cim.rows)
+    tiles = layer.groups * _ceil_div(layer.k, cim.rows)  # all row tiles of all groups at once
     array_ns = s.input_cycles / tiles * 1e9 / energy.freq_hz
     if cim.adc == "rar":
         f = cim.full_bits
@@ -284,10 +288,12 @@ def _check_layers(layers: Sequence[LayerUse], inferences: int) -> None:
                 f"layer {layer.name!r}: k={layer.k}, n={layer.n}, vectors={layer.vectors}; "
                 "allowed k >= 1, n >= 1, vectors >= 0"
             )
-        if layer.stats.vectors not in (0, layer.vectors):
+        if layer.groups < 1:
+            raise ValueError(f"layer {layer.name!r}: groups={layer.groups} must be >= 1")
+        if layer.stats.vectors not in (0, layer.vectors * layer.groups):
             raise ValueError(
                 f"layer {layer.name!r}: stats.vectors={layer.stats.vectors} differs from "
-                f"vectors={layer.vectors}; both must count all inferences"
+                f"vectors * groups={layer.vectors * layer.groups}; both must count all inferences"
             )
 
 
@@ -345,7 +351,7 @@ def price(
         inferences=n,
         energy_by_component_pj={k: v / n for k, v in total.items()},
         layer_energy_pj={name: {k: v / n for k, v in e.items()} for name, e in per_layer.items()},
-        macs=sum(layer.vectors * layer.k * layer.n for layer in layers) / n,
+        macs=sum(layer.vectors * layer.k * layer.n * layer.groups for layer in layers) / n,
         conversions=stats.conversions / n,
         conversions_dense=stats.conversions_dense / n,
         adc_cycles=(stats.adc_bit_cycles + stats.blocks * extra) / n,

@@ -107,3 +107,14 @@ def test_energy_json_from_images():
     rec = json.loads(out.stdout)
     assert rec["energy_pj"] > 0 and rec["samples_used"] == 8
     assert rec["conversions"] <= rec["conversions_dense"]
+
+
+def test_help_keeps_its_units():
+    # Rich reads [bits] as markup unless escaped
+    from typer.testing import CliRunner
+
+    from bfpdse.cli import app
+
+    out = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "300"}).output
+    for unit in ("[bits]", "[outputs]", "[nm]", "[samples/s]", "[Hz]", "[pJ]"):
+        assert unit in out, unit
