@@ -6,8 +6,9 @@ the input vectors per image, the MACs per image and the crossbar arrays that hol
 configured ``cim.*`` settings. Arrays are counted by the cost model's own
 ``bfpdse.energy.arrays_needed`` (groups included).
 
-The pure parts (``layer_index_names``, ``crossbar_layers``, ``digital_ops``) take a graph and a
-CIMConfig; the command only loads, prints and formats.
+The index names come from ``bfpdse.nn.graph.layer_index_names`` (the names per-layer settings
+will use). The pure parts (``crossbar_layers``, ``digital_ops``) take a graph and a CIMConfig;
+the command only loads, prints and formats.
 """
 
 from __future__ import annotations
@@ -28,18 +29,6 @@ from bfpdse.cli._point import SetOpt, build_point, dump_json
 if TYPE_CHECKING:
     from bfpdse.cim import CIMConfig
     from bfpdse.nn.graph import Graph, Node
-
-
-def layer_index_names(graph: Graph) -> dict[str, str]:
-    """ONNX node name -> ``"Lnn"`` for each crossbar layer, numbered in graph order from 0.
-
-    Two digits (``L00`` … ``L99``) below 100 layers, three from 100, one more per factor of ten:
-    short, stable across runs of the same file, and safe in dotted keys and YAML
-    (``cim.layers.L03.adc_bits``), which ONNX names such as ``/layer1/layer1.0/conv1/Conv`` are not.
-    """
-    nodes = graph.mvm_nodes()
-    width = max(2, len(str(len(nodes))))
-    return {node.name: f"L{i:0{width}d}" for i, node in enumerate(nodes)}
 
 
 @dataclass(frozen=True)
@@ -88,6 +77,7 @@ def crossbar_layers(graph: Graph, cim: CIMConfig) -> list[CrossbarLayer]:
     """The crossbar layers of ``graph`` in execution order, arrays counted at ``cim``."""
     from bfpdse.cim import CIMStats
     from bfpdse.energy import LayerUse, arrays_needed
+    from bfpdse.nn.graph import layer_index_names
 
     names = layer_index_names(graph)
     out = []

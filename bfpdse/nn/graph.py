@@ -66,6 +66,18 @@ class Graph:
         return [node for node in self.nodes if node.op in MVM_OPS]
 
 
+def layer_index_names(graph: Graph) -> dict[str, str]:
+    """ONNX node name -> ``"Lnn"`` for each crossbar layer, numbered in graph order from 0.
+
+    Two digits (``L00`` … ``L99``) below 100 layers, three from 100, one more per factor of ten:
+    short, stable across runs of the same file, and safe in dotted keys and YAML
+    (``cim.layers.L03.adc_bits``), which ONNX names such as ``/layer1/layer1.0/conv1/Conv`` are not.
+    """
+    nodes = graph.mvm_nodes()
+    width = max(2, len(str(len(nodes))))
+    return {node.name: f"L{i:0{width}d}" for i, node in enumerate(nodes)}
+
+
 def fold_batchnorm(graph: Graph) -> Graph:
     """A copy of ``graph`` with each BN that follows a conv/linear (its only reader) folded in.
 

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from bfpdse.cim import CIMConfig
 from bfpdse.cli import app, main
-from bfpdse.cli.layers import crossbar_layers, digital_ops, layer_index_names
+from bfpdse.cli.layers import crossbar_layers, digital_ops
 from bfpdse.energy import EnergyConfig, component_prices
 from bfpdse.nn import QuantConfig, load_model
-from bfpdse.nn.graph import Graph, Node, fold_batchnorm
+from bfpdse.nn.graph import Graph, Node, fold_batchnorm, layer_index_names
 from bfpdse.spec.point import make_point
 
 runner = CliRunner()
