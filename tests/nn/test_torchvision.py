@@ -33,19 +33,7 @@ sys.path.pop(0)
 #: families that accept 32x32 inputs. Not alexnet (it pools below 1x1 in PyTorch itself), nor
 #: vgg11_bn: its AdaptiveAvgPool2d(7) on a 1x1 map fails in the legacy exporter, and the dynamo
 #: exporter writes it as a GatherND of the activation, which bfpdse does not import
-ACCEPTS_32 = (
-    "resnet18",
-    "densenet121",
-    "googlenet",
-    "shufflenet_v2_x1_0",
-    "squeezenet1_1",
-    "mobilenet_v2",
-    "mobilenet_v3_small",
-    "mnasnet0_5",
-    "efficientnet_b0",
-    "regnet_x_400mf",
-    "convnext_tiny",
-)
+ACCEPTS_32 = tuple(f for f in FAMILIES if f not in ("alexnet", "vgg11_bn"))
 
 
 def _torch_python() -> str | None:
