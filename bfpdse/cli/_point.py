@@ -80,8 +80,10 @@ def _mapping(text: str) -> dict[str, Any]:
     """A --dataset given as a YAML mapping: '{path: DIR, resize: 256, crop: 224}'."""
     import yaml
 
+    from bfpdse.spec import yamlio
+
     try:
-        value = yaml.safe_load(text)
+        value = yamlio.load(text)
     except yaml.YAMLError as exc:
         raise SpecError(f"--dataset {text!r}: not a YAML mapping ({exc})") from None
     if not isinstance(value, dict):

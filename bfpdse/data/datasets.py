@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,8 +49,8 @@ SPLITS = ("test", "train", "calib")
 FORMATS = ("idx", "cifar10", "npz", "imagefolder")
 #: keys of a dataset spec mapping
 SPEC_KEYS = ("format", "path", "name", "classes", "resize", "crop", "mean", "std")
-#: images decoded and normalised at a time
-DECODE_BATCH = 256
+#: images decoded and normalised at a time (the float32 temporaries of one batch stay small)
+DECODE_BATCH = 64
 BUNDLED = {"fashion-mnist": Path(__file__).resolve().parent / "fashion_mnist"}
 CALIB_SIZE = 1024
 CALIB_SEED = 0
@@ -184,6 +184,7 @@ _PICKLE_GLOBALS = {
     ("numpy._core.multiarray", "scalar"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    ("_codecs", "encode"),  # how pickle protocols 0-2 of Python 3 store bytes
 }
 
 
@@ -322,20 +323,39 @@ def _guess_format(path: Path) -> str | None:
     return None
 
 
+def check_spec(name_or_spec: Any) -> None:
+    """Check a dataset name or spec mapping without reading a file: keys, format and values."""
+    if not isinstance(name_or_spec, Mapping):
+        return
+    extra = set(name_or_spec) - set(SPEC_KEYS)
+    if extra or "path" not in name_or_spec:
+        raise DataError(
+            f"dataset spec {dict(name_or_spec)!r}: expected the key 'path' and optionally "
+            f"{', '.join(k for k in SPEC_KEYS if k != 'path')}"
+            + (f"; unknown: {', '.join(sorted(map(str, extra)))}" if extra else "")
+        )
+    fmt = name_or_spec.get("format")
+    if fmt is not None and fmt not in FORMATS:
+        raise DataError(f"dataset format {fmt!r} is unknown: allowed {', '.join(FORMATS)}")
+    opts = _options(name_or_spec, _where(name_or_spec["path"]))
+    if "classes" in opts and fmt not in (None, "imagefolder"):
+        raise DataError(
+            f"{_where(name_or_spec['path'])}: classes applies only to format imagefolder"
+        )
+
+
+def _where(path: Any) -> str:
+    return f"dataset {str(path)!r}"
+
+
 def _parse_source(name_or_spec: Any) -> tuple[str, Any, str, dict[str, Any]]:
     """(format, path, display name, options) of a dataset name, path or spec dict."""
     if isinstance(name_or_spec, Mapping):
-        extra = set(name_or_spec) - set(SPEC_KEYS)
-        if extra or "path" not in name_or_spec:
-            raise DataError(
-                f"dataset spec {dict(name_or_spec)!r}: expected the key 'path' and optionally "
-                f"{', '.join(k for k in SPEC_KEYS if k != 'path')}"
-                + (f"; unknown: {', '.join(sorted(map(str, extra)))}" if extra else "")
-            )
+        check_spec(name_or_spec)
         path = name_or_spec["path"]
         fmt = name_or_spec.get("format")
+        opts = _options(name_or_spec, _where(path))
         if isinstance(path, str) and path in BUNDLED and fmt in (None, "idx"):
-            opts = _options(name_or_spec, f"dataset {path!r}")
             return "idx", BUNDLED[path], str(name_or_spec.get("name", path)), opts
         if fmt is None:
             fmt = _guess_format(Path(path)) if not isinstance(path, Mapping) else "idx"
@@ -344,12 +364,9 @@ def _parse_source(name_or_spec: Any) -> tuple[str, Any, str, dict[str, Any]]:
                     f"dataset path {str(path)!r} is neither a folder nor an .npz file; give "
                     f"format: {' | '.join(FORMATS)}"
                 )
-        if fmt not in FORMATS:
-            raise DataError(f"dataset format {fmt!r} is unknown: allowed {', '.join(FORMATS)}")
         default = Path(path).stem if not isinstance(path, Mapping) else Path(path["images"]).stem
-        opts = _options(name_or_spec, f"dataset {str(path)!r}")
         if "classes" in opts and fmt != "imagefolder":
-            raise DataError(f"dataset {str(path)!r}: classes applies only to format imagefolder")
+            raise DataError(f"{_where(path)}: classes applies only to format imagefolder")
         return fmt, path, str(name_or_spec.get("name", default)), opts
     if isinstance(name_or_spec, str) and name_or_spec in BUNDLED:
         return "idx", BUNDLED[name_or_spec], name_or_spec, {}
@@ -373,7 +390,13 @@ def load_images(name_or_spec: Any, split: str = "test") -> tuple[np.ndarray, np.
 class _Source:
     """One split of a dataset: labels up front, images decoded on demand."""
 
-    def __init__(self, name: str, labels: np.ndarray, images, opts: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        name: str,
+        labels: np.ndarray,
+        images: Callable[[np.ndarray, int | None], np.ndarray],
+        opts: dict[str, Any],
+    ) -> None:
         self.name = name
         self.labels = labels.astype(np.int64)
         self._images = images
@@ -401,14 +424,22 @@ def _open(name_or_spec: Any, split: str) -> _Source:
                              opts.get("classes"))  # fmt: skip
         picks = _calib_indices(len(folder)) if split == "calib" else np.arange(len(folder))
 
-        def decode(idx, channels):
+        def decode(idx: np.ndarray, channels: int | None) -> np.ndarray:
             return folder.images(picks[idx], channels or 3, resize, crop)
 
         return _Source(name, folder.labels[picks], decode, opts)
     x, y = _LOADERS[fmt](path, split)
+    if (resize is not None or crop is not None) and x.dtype != np.uint8:
+        raise DataError(
+            f"{_where(path)}: resize and crop need uint8 pixels, but this {fmt} data holds "
+            f"{x.dtype}; store uint8 pixels or give images of the model's size"
+        )
 
-    def take(idx, channels):
-        return preprocess_array(x[idx], resize, crop)
+    def take(idx: np.ndarray, channels: int | None) -> np.ndarray:
+        try:
+            return preprocess_array(x[idx], resize, crop)
+        except DataError as exc:
+            raise DataError(f"{_where(path)}: {exc}") from None
 
     return _Source(name, y, take, opts)
 
@@ -443,39 +474,91 @@ def load_dataset(
     if len(source) == 0:
         raise DataError(f"dataset {source.name!r} ({split}) holds no images")
     idx = sample_indices(len(source), samples, seed)
-    model = with_dataset_normalization(model, name_or_spec)
-    channels = int(model.input_shape[0]) if model is not None else None
+    if model is not None:
+        norm = with_dataset_normalization(model, name_or_spec)
+        channels = int(model.input_shape[0])
+    else:
+        norm = _plain_normalization(source.opts)
+        channels = None
     x = None  # filled batch by batch: the decoded pixels never exist all at once
     for b0 in range(0, len(idx), DECODE_BATCH):
         raw = source.images(idx[b0 : b0 + DECODE_BATCH], channels)
-        if model is not None and tuple(raw.shape[1:]) != tuple(model.input_shape):
-            _shape_error(source.name, split, raw.shape[1:], model)
-        part = normalize(raw, model)
         if x is None:
-            x = np.empty((len(idx), *part.shape[1:]), dtype=np.float32)
-        x[b0 : b0 + len(part)] = part
+            if model is not None and tuple(raw.shape[1:]) != tuple(model.input_shape):
+                _shape_error(source.name, split, raw.shape[1:], model)
+            _check_channels(source.opts, int(raw.shape[1]), f"dataset {source.name!r}")
+            x = np.empty((len(idx), *raw.shape[1:]), dtype=np.float32)
+        x[b0 : b0 + len(raw)] = normalize(raw, norm)
     return Dataset(x, source.labels[idx], source.name, split)
 
 
+@dataclass(frozen=True)
+class Normalization:
+    """Model inputs without a model: ``pixels * input_scale``, then ``(x - mean) / std``."""
+
+    input_scale: float = DEFAULT_INPUT_SCALE
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+
+
+def _plain_normalization(opts: Mapping[str, Any]) -> Normalization | None:
+    if "mean" not in opts and "std" not in opts:
+        return None
+    return Normalization(mean=opts.get("mean", (0.0,)), std=opts.get("std", (1.0,)))
+
+
+def _check_channels(opts: Mapping[str, Any], channels: int, where: str) -> None:
+    for key in ("mean", "std"):
+        if key in opts and len(opts[key]) not in (1, channels):
+            raise DataError(
+                f"{where}: {key}={list(opts[key])} has {len(opts[key])} values for {channels}-"
+                f"channel images; give one value or {channels}"
+            )
+
+
 def with_dataset_normalization(model: Any, name_or_spec: Any) -> Any:
-    """``model`` with a dataset spec's ``mean``/``std`` as its input normalisation (if given)."""
+    """``model`` normalising inputs with a dataset spec's ``mean``/``std``, if it gives them.
+
+    The spec's values are torchvision's: the input is ``(pixels / 255 - mean) / std``. Each
+    given value replaces the model's ``bfpdse.mean`` / ``bfpdse.std``, converted to the model's
+    units when its ``bfpdse.input_scale`` is not 1/255 (exactly equal when it is). The copy's
+    :meth:`input_range`, hence its first layer's quantization, follows the new values.
+    """
     if model is None or not isinstance(name_or_spec, Mapping):
         return model
-    opts = _options(name_or_spec, "dataset")
+    check_spec(name_or_spec)
+    opts = _options(name_or_spec, _where(name_or_spec["path"]))
     if "mean" not in opts and "std" not in opts:
         return model
-    return model.with_normalization(opts.get("mean"), opts.get("std"))
+    _check_channels(
+        opts, int(model.input_shape[0]),
+        f"{_where(name_or_spec['path'])} for model {getattr(model, 'name', '?')!r}",
+    )  # fmt: skip
+    unit = 255.0 * float(model.input_scale)  # model inputs per unit of pixels / 255
+    mean = tuple(v * unit for v in opts["mean"]) if "mean" in opts else None
+    std = tuple(v * unit for v in opts["std"]) if "std" in opts else None
+    return model.with_normalization(mean, std)
 
 
 def _shape_error(name: str, split: str, got: tuple[int, ...], model: Any) -> None:
     have = "x".join(map(str, got))
     want = "x".join(map(str, model.input_shape))
+    c, h, w = (int(d) for d in model.input_shape)
+    if int(got[0]) != c:
+        fix = (
+            f"convert it to {c} channels (image folders are converted to the model's channels; "
+            "idx, cifar10 and npz are taken as stored)"
+        )
+    else:
+        crop = h if h == w else [h, w]
+        fix = (
+            f"let bfpdse resize and crop it: {{path: DIR, resize: {min(h, w) * 8 // 7}, "
+            f"crop: {crop}}} (on the command line --set dataset.resize=... --set dataset.crop=...)"
+        )
     raise DataError(
         f"dataset {name!r} ({split}) has images of {have} (CxHxW) but model "
         f"{getattr(model, 'name', '?')!r} expects {want}; give a dataset of that size "
-        f"(--dataset or a spec's dataset: key; formats {', '.join(FORMATS)}), or let bfpdse "
-        f"resize and crop it: {{path: DIR, resize: {model.input_shape[1] * 8 // 7}, "
-        f"crop: {model.input_shape[1]}}}"
+        f"(--dataset or a spec's dataset: key; formats {', '.join(FORMATS)}), or {fix}"
     )
 
 

@@ -19,6 +19,7 @@ from bfpdse.errors import SpecError
 from bfpdse.spec.expand import expand
 from bfpdse.spec.point import SECTIONS, TOP_DEFAULTS, check_key, parse_set
 from bfpdse.spec.schema import FILE_KEYS, NAME_PATTERN, Axis, Spec, SpecFile
+from bfpdse.spec.yamlio import Loader
 
 #: a position in the YAML document: keys and list indices from the root
 Loc = tuple[str | int, ...]
@@ -54,7 +55,7 @@ def read_yaml(path: Path) -> tuple[Any, Source]:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read the sweep file ({exc})") from None
     lines: dict[Loc, int] = {}
-    loader = yaml.SafeLoader(text)
+    loader = Loader(text)
     try:
         node = loader.get_single_node()
         data = None if node is None else _construct(loader, node, (), lines, path)
@@ -70,7 +71,7 @@ def read_yaml(path: Path) -> tuple[Any, Source]:
     return data, Source(path, text, lines)
 
 
-def _construct(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, lines: dict, path: Path) -> Any:
+def _construct(loader: Loader, node: yaml.Node, loc: Loc, lines: dict, path: Path) -> Any:
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # YAML merge keys (<<)
@@ -157,7 +158,10 @@ def _pydantic_message(exc: ValidationError, src: Source) -> str:
         if loc[0] == "dataset":  # a union: pydantic reports one error per member
             if loc[0] in done:
                 continue
-            msg = "give a name (e.g. fashion-mnist) or {format: idx | cifar10 | npz, path: ...}"
+            msg = (
+                "give a name (e.g. fashion-mnist), a path, or "
+                "{format: idx | cifar10 | npz | imagefolder, path: ...}"
+            )
             loc = loc[:1]
         elif loc == ("name",) and err["type"] == "string_pattern_mismatch":
             msg = f"must be a folder name matching {NAME_PATTERN} (results go to <out>/<name>/)"

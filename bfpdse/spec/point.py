@@ -20,7 +20,9 @@ from typing import Any
 import yaml
 
 from bfpdse.data.datasets import SPEC_KEYS as DATASET_KEYS
-from bfpdse.errors import SpecError
+from bfpdse.data.datasets import check_spec as check_dataset
+from bfpdse.errors import DataError, SpecError
+from bfpdse.spec import yamlio
 
 #: section name -> "module:Class" of its config dataclass (imported on first use)
 SECTIONS = {
@@ -101,7 +103,7 @@ def parse_set(items: Iterable[str], where: str = "--set ") -> dict[str, Any]:
             raise SpecError(f"{where}{item!r}: expected KEY=VALUE, e.g. cim.adc_bits=5")
         check_key(key, where)
         try:
-            out[key] = yaml.safe_load(text) if text.strip() else text
+            out[key] = yamlio.load(text) if text.strip() else text
         except yaml.YAMLError:
             out[key] = text
     return out
@@ -161,6 +163,11 @@ def _check_top(key: str, value: Any, where: str) -> None:
             f"{where}dataset={value!r}: give a name (fashion-mnist) or "
             "{format: idx | cifar10 | npz | imagefolder, path: ...}"
         )
+    elif key == "dataset":
+        try:
+            check_dataset(value)  # keys and values only: the files are read when evaluated
+        except DataError as exc:
+            raise SpecError(f"{where}dataset: {exc}") from None
 
 
 def _build_section(section: str, values: Mapping[str, Any], where: str) -> Any:

@@ -138,3 +138,15 @@ def test_nothing_is_written_on_a_spec_error(tmp_path):
         run_sweep(path, out=out, evaluate=evaluate, progress=False)
     assert not out.exists()
     assert calls == []
+
+
+def test_exponent_floats_are_numbers_in_specs_and_set(tmp_path):
+    path = tmp_path / "e.yaml"
+    path.write_text(
+        "name: e\nmodel: lenet5\nbase:\n  energy: {adc_throughput_hz: 1.28e9, freq_hz: 1E8}\n"
+        "sweep:\n  cim.adc: [ideal]\n"
+    )
+    point = load_spec(path).points[0]
+    assert point.energy.adc_throughput_hz == 1.28e9 and point.energy.freq_hz == 1e8
+    point = load_spec(path, ["energy.adc_throughput_hz=1e8", "energy.rho=2.5E-3"]).points[0]
+    assert point.energy.adc_throughput_hz == 1e8 and point.energy.rho == 0.0025
