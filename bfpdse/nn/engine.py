@@ -387,6 +387,12 @@ class Model:
         return int(c), int(h), int(w)
 
     @property
+    def classes(self) -> int:
+        """Outputs per image (the last axis of the output): labels must be below it."""
+        shape = self.graph.shapes[self.graph.output]
+        return int(shape[-1]) if shape else 1
+
+    @property
     def input_scale(self) -> float:
         """Pixel scale: the input is pixels (0 … 255) * input_scale, then (x - mean) / std."""
         text = self.meta.get("bfpdse.input_scale")

@@ -174,3 +174,9 @@ def test_forward_errors(models):
         model.forward(_x(model), "gpu")
     with pytest.raises(ValueError, match="collect=True needs backend='cim'"):
         model.forward(_x(model), "int", collect=True)
+
+
+def test_model_classes_is_its_output_width(models):
+    for model in models.values():
+        x = np.zeros((1, *model.input_shape), np.float32)
+        assert model.classes == model.forward(x).shape[1]
