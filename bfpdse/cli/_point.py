@@ -88,6 +88,12 @@ def _mapping(text: str) -> dict[str, Any]:
         raise SpecError(f"--dataset {text!r}: not a YAML mapping ({exc})") from None
     if not isinstance(value, dict):
         raise SpecError(f"--dataset {text!r}: expected a mapping like {{path: DIR, crop: 224}}")
+    glued = [k for k, v in value.items() if v is None and ":" in str(k)]
+    if glued:
+        raise SpecError(
+            f"--dataset {text!r}: {glued[0]!r} reads as one key; YAML needs a space after each "
+            "colon: {path: DIR, resize: 256}"
+        )
     return value
 
 

@@ -16,11 +16,14 @@ labels. A source is given as
   (``imagefolder.py``), with an optional ``classes`` file.
 
 Preprocessing keys, for every format: ``resize`` (shorter side, pixels), ``crop`` (centre crop:
-N or [H, W]), ``mean`` and ``std`` (one value or one per channel; they replace the model's
-``bfpdse.mean`` / ``bfpdse.std`` metadata, for the images and for the model's input range).
+N or [H, W]), ``mean`` and ``std`` (one value or one per channel, on pixels / 255 as torchvision's:
+the input is ``(pixels / 255 - mean) / std``; they replace the model's ``bfpdse.mean`` /
+``bfpdse.std`` metadata, for the images and for the model's input range, see
+:func:`with_dataset_normalization`). :func:`check_spec` checks a spec without reading files.
 
-Only the drawn images are decoded and converted (``load_dataset(..., samples=, seed=)``): memory
-follows ``samples``, not the size of the split.
+Only the drawn images are decoded and converted (``load_dataset(..., samples=, seed=)``,
+``DECODE_BATCH`` at a time): memory follows ``samples``, not the size of the split. The raw
+uint8 arrays of idx, cifar10 and npz stay in memory; only the drawn images become float32.
 
 Splits: ``test``, ``train`` and ``calib``. ``calib`` holds ``CALIB_SIZE`` images of the train
 split drawn without replacement with ``np.random.default_rng(CALIB_SEED)`` (in file order); it is
@@ -98,19 +101,19 @@ def normalize(images: np.ndarray, model: Any = None) -> np.ndarray:
     """
     images = np.asarray(images)
     scale = float(getattr(model, "input_scale", DEFAULT_INPUT_SCALE))
+    x = np.array(images, dtype=np.float32, order="C")  # a copy: the steps below work in place
     if images.dtype == np.uint8:
-        x = images.astype(np.float32) * np.float32(scale)
-    else:
-        x = images.astype(np.float32)
-        if scale != DEFAULT_INPUT_SCALE:
-            x = x * np.float32(255.0 * scale)
+        x *= np.float32(scale)
+    elif scale != DEFAULT_INPUT_SCALE:
+        x *= np.float32(255.0 * scale)
     if model is not None:
         c = images.shape[1]
         mean = np.broadcast_to(np.asarray(model.mean, dtype=np.float32).reshape(-1), (c,))
         std = np.broadcast_to(np.asarray(model.std, dtype=np.float32).reshape(-1), (c,))
         if np.any(mean != 0) or np.any(std != 1):
-            x = (x - mean[None, :, None, None]) / std[None, :, None, None]
-    return np.ascontiguousarray(x, dtype=np.float32)
+            x -= mean[None, :, None, None]
+            x /= std[None, :, None, None]
+    return x
 
 
 # ------------------------------------------------------------------------ sources
@@ -184,6 +187,8 @@ _PICKLE_GLOBALS = {
     ("numpy._core.multiarray", "scalar"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    ("numpy.core.numeric", "_frombuffer"),  # arrays in pickle protocol 5
+    ("numpy._core.numeric", "_frombuffer"),
     ("_codecs", "encode"),  # how pickle protocols 0-2 of Python 3 store bytes
 }
 
@@ -475,6 +480,7 @@ def load_dataset(
         raise DataError(f"dataset {source.name!r} ({split}) holds no images")
     idx = sample_indices(len(source), samples, seed)
     if model is not None:
+        _check_labels(source, split, model)
         norm = with_dataset_normalization(model, name_or_spec)
         channels = int(model.input_shape[0])
     else:
@@ -538,6 +544,23 @@ def with_dataset_normalization(model: Any, name_or_spec: Any) -> Any:
     mean = tuple(v * unit for v in opts["mean"]) if "mean" in opts else None
     std = tuple(v * unit for v in opts["std"]) if "std" in opts else None
     return model.with_normalization(mean, std)
+
+
+def _check_labels(source: _Source, split: str, model: Any) -> None:
+    """Labels must index the model's outputs (``Model.classes``, where the model tells it)."""
+    try:
+        classes = getattr(model, "classes", None)
+    except (KeyError, TypeError, ValueError):  # an output width the graph does not fix
+        return
+    top = int(source.labels.max())
+    if classes is None or top < classes:
+        return
+    raise DataError(
+        f"dataset {source.name!r} ({split}) has labels up to {top} but model "
+        f"{getattr(model, 'name', '?')!r} has {classes} outputs; give the dataset the model was "
+        f"trained on, or for an image folder a classes file naming {classes} class folders in "
+        "the model's label order (dataset key classes)"
+    )
 
 
 def _shape_error(name: str, split: str, got: tuple[int, ...], model: Any) -> None:

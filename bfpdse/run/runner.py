@@ -23,6 +23,7 @@ from bfpdse.run.local import Evaluate, Task, cpu_cores, plan_threads, run_inline
 from bfpdse.spec.load import load_spec
 from bfpdse.spec.schema import Spec
 from bfpdse.store.folder import SweepFolder
+from bfpdse.store.parts import DAMAGED, PARTS
 from bfpdse.store.table import CSV, PARQUET
 
 #: at most this many failures are listed in the summary
@@ -113,6 +114,14 @@ def run_sweep(
     folder = SweepFolder(Path(out) / spec.name)
     with folder.lock():
         folder.prepare(spec, fresh=fresh)
+        damaged = folder.set_aside_damaged()
+        if damaged:
+            log.print(
+                f"[yellow]warning:[/] set aside {len(damaged)} damaged part(s) in "
+                f"{folder.root / PARTS / DAMAGED} (their points run again): "
+                + "; ".join(damaged[:3]) + (" …" if len(damaged) > 3 else ""),
+                highlight=False, soft_wrap=True,
+            )  # fmt: skip
         before = folder.parts()
         tasks = [
             (p.point_id, p.settings())
@@ -135,7 +144,8 @@ def run_sweep(
                 f"retrying {retried} point(s) that failed before", highlight=False, soft_wrap=True
             )
         executor = {"executor": f"dask {dask}"} if dask else {"jobs": jobs_n, "threads": threads}
-        run = folder.start_run(executor)
+        # a resume with nothing to run leaves provenance alone: no run of this code made them
+        run = folder.start_run(executor) if tasks else None
         state = {"ran": 0, "stopped": False}  # filled as points arrive, also if interrupted
         try:
             if tasks:
@@ -145,7 +155,8 @@ def run_sweep(
             df = folder.consolidate(spec)
             ok = int((df["status"] == "ok").sum())
             failed = int((df["status"] == "failed").sum())
-            folder.finish_run(run, ok=ok, failed=failed, **state)
+            if run is not None:
+                folder.finish_run(run, ok=ok, failed=failed, **state)
     fails = df[df["status"] == "failed"]
     return SweepSummary(
         name=spec.name,

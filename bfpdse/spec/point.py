@@ -84,8 +84,13 @@ def check_key(key: str, where: str = "") -> None:
     keys = known_keys()
     if key in keys:
         return
-    if key.startswith("dataset.") and key.split(".", 1)[1] in DATASET_KEYS:
-        return
+    if key.startswith("dataset."):
+        if key.split(".", 1)[1] in DATASET_KEYS:
+            return
+        allowed = [f"dataset.{k}" for k in DATASET_KEYS]
+        near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise SpecError(f"{where}unknown dataset key {key!r}{hint}; allowed: {', '.join(allowed)}")
     if key in SECTIONS:
         raise SpecError(f"{where}{key!r} is a section: set one of its fields, e.g. {key}.<field>")
     near = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
@@ -166,8 +171,8 @@ def _check_top(key: str, value: Any, where: str) -> None:
     elif key == "dataset":
         try:
             check_dataset(value)  # keys and values only: the files are read when evaluated
-        except DataError as exc:
-            raise SpecError(f"{where}dataset: {exc}") from None
+        except DataError as exc:  # its message names the dataset
+            raise SpecError(f"{where}{exc}") from None
 
 
 def _build_section(section: str, values: Mapping[str, Any], where: str) -> Any:

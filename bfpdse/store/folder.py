@@ -6,6 +6,7 @@
   spec.json          the canonical spec and its hash: the folder holds the points of this spec
   provenance.json    bfpdse version, git commit, packages, host; one entry per run (start, end)
   parts/<id>.json    one record per finished point (ok or failed), written atomically
+  parts/damaged/     parts that failed to parse or validate, set aside (their points rerun)
   results.parquet    the consolidated table (results.csv: the same rows)
   .lock              held while a sweep writes here (a second sweep gets a StoreError)
 ```
@@ -25,7 +26,15 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock, Timeout
 
 from bfpdse.errors import StoreError
-from bfpdse.store.parts import PARTS, atomic_write_text, read_parts, to_json, write_part
+from bfpdse.store.parts import (
+    DAMAGED,
+    PARTS,
+    atomic_write_text,
+    read_parts,
+    scan_parts,
+    to_json,
+    write_part,
+)
 from bfpdse.store.provenance import environment, now
 
 if TYPE_CHECKING:
@@ -148,6 +157,22 @@ class SweepFolder:
     def parts(self) -> dict[str, dict[str, Any]]:
         """point_id -> record of every readable part (no lock needed)."""
         return read_parts(self.root)
+
+    def set_aside_damaged(self) -> list[str]:
+        """Move every part that fails to parse or validate to parts/damaged/; their names.
+
+        Their points then count as not done and run again; nothing else reads them.
+        """
+        self._need_lock()
+        moved = []
+        for path, _, problem in scan_parts(self.root):
+            if problem is None:
+                continue
+            target = self.root / PARTS / DAMAGED / path.name
+            target.parent.mkdir(exist_ok=True)
+            os.replace(path, target)
+            moved.append(f"{path.name} ({problem})")
+        return moved
 
     def finished_ids(self) -> set[str]:
         """Ids of the points that finished ok; resume runs every other point of the spec."""

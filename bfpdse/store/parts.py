@@ -89,29 +89,42 @@ def write_part(folder: Path, record: dict[str, Any]) -> Path:
     return path
 
 
+#: where damaged parts are moved (inside parts/, so --fresh removes them too)
+DAMAGED = "damaged"
+
+
 def iter_parts(folder: Path) -> Iterator[dict[str, Any]]:
-    """Every readable part record under ``folder``; temporary and torn files are skipped."""
+    """Every valid part record under ``folder``; temporary and damaged files are skipped."""
+    for _, record, problem in scan_parts(folder):
+        if problem is None:
+            yield record
+
+
+def scan_parts(folder: Path) -> Iterator[tuple[Path, dict[str, Any] | None, str | None]]:
+    """(path, record, problem) of every part file; problem is None for a valid record."""
     parts = folder / PARTS
     if not parts.is_dir():
         return
     for path in sorted(parts.glob("*.json")):
         if path.name.startswith("."):
             continue
-        record = _read_part(path)
-        if record is not None:
-            yield record
+        record, problem = _read_part(path)
+        yield path, record, problem
 
 
-def _read_part(path: Path) -> dict[str, Any] | None:
+def _read_part(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    from bfpdse.store.schema import check_record
+
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None, f"it does not parse as JSON ({type(exc).__name__})"
     if not isinstance(record, dict) or any(k not in record for k in PART_KEYS):
-        return None
+        return None, f"it lacks the keys of a part ({', '.join(PART_KEYS)})"
     if record["point_id"] != path.stem or record["status"] not in ("ok", "failed"):
-        return None
-    return record
+        return None, "its point_id or status does not match a part of this folder"
+    problem = check_record(record)
+    return (None, problem) if problem else (record, None)
 
 
 def read_parts(folder: Path) -> dict[str, dict[str, Any]]:

@@ -80,6 +80,42 @@ METRICS: tuple[str, ...] = tuple(c.name for c in METRIC_COLUMNS)
 RESERVED: frozenset[str] = frozenset(c.name for c in (*ID_COLUMNS, *RUN_COLUMNS))
 
 
+def check_record(record: dict[str, Any]) -> str | None:
+    """Why a part record cannot be a row of the table (None if it can).
+
+    An ``ok`` record needs its metrics, each declared one of its column's type (numbers may be
+    inf or NaN); settings must be a mapping. A record that passes always consolidates.
+    """
+    if not isinstance(record.get("settings"), dict):
+        return "its settings are not a mapping"
+    metrics = record.get("metrics")
+    if record["status"] == "ok" and (not isinstance(metrics, dict) or not metrics):
+        return "it is marked ok but has no metrics"
+    for name, value in (metrics or {}).items():
+        if name in RESERVED:  # the table takes these from the record itself
+            continue
+        column = COLUMNS.get(name)
+        if column is None:
+            if value is not None and not isinstance(value, str | int | float | bool | list | dict):
+                return f"metric {name!r} is {type(value).__name__}"
+            continue
+        if value is not None and not _fits_column(value, column.dtype):
+            return f"metric {name!r}={value!r} is not of type {column.dtype}"
+    return None
+
+
+def _fits_column(value: Any, dtype: str) -> bool:
+    if dtype == "boolean":
+        return isinstance(value, bool)
+    if dtype == "string":
+        return isinstance(value, str)
+    if isinstance(value, bool):
+        return False
+    if dtype == "Int64":
+        return isinstance(value, int)
+    return isinstance(value, int | float)
+
+
 def column_order(settings: Sequence[str], metrics: Iterable[str]) -> list[str]:
     """Table column order: ids, settings as given, declared metrics, other metrics, run."""
     declared = [m for m in METRICS]

@@ -41,11 +41,14 @@ def make_folder(root: Path, per_class: int = 4, size: int = 32, offset: int = 0)
 
 
 def conv_model(
-    path: Path, shape: tuple[int, int, int] = (3, 32, 32), meta: dict[str, str] | None = None
+    path: Path,
+    shape: tuple[int, int, int] = (3, 32, 32),
+    meta: dict[str, str] | None = None,
+    outputs: int = 3,
 ) -> Path:
-    """A conv (stride 2) + ReLU + linear ONNX model with 3 outputs, saved to ``path``."""
+    """A conv (stride 2) + ReLU + linear ONNX model with ``outputs`` logits, saved to ``path``."""
     c, h, w = shape
     b = Builder(shape, seed=2)
     x = b.relu(b.conv("input", c, 4, pads=[1, 1, 1, 1], strides=[2, 2]))
     flat = b.node("Flatten", [x])
-    return save(b.model(b.gemm(flat, 4 * ((h + 1) // 2) * ((w + 1) // 2), 3), meta), path)
+    return save(b.model(b.gemm(flat, 4 * ((h + 1) // 2) * ((w + 1) // 2), outputs), meta), path)

@@ -155,3 +155,30 @@ def test_metrics_of_every_kind_keep_their_types(tmp_path):
     back = pd.read_parquet(parquet)
     pd.testing.assert_frame_equal(back, df)
     assert len(pd.read_csv(csv)) == 2
+
+
+def test_damaged_parts_are_set_aside_and_their_points_rerun(tmp_path):
+    import json as _json
+
+    from bfpdse.run import run_sweep
+    from bfpdse.run.fake import fake_evaluate
+
+    spec = tmp_path / "d.yaml"
+    spec.write_text("name: d\nmodel: lenet5\nsweep:\n  cim.adc: [ideal, rar, bfp]\n")
+    first = run_sweep(spec, out=tmp_path / "out", evaluate=fake_evaluate, progress=False)
+    parts = sorted((first.folder / "parts").glob("*.json"))
+    bad_metrics = _json.loads(parts[0].read_text())
+    bad_metrics["metrics"]["accuracy"] = "garbage"  # valid JSON, wrong type
+    parts[0].write_text(_json.dumps(bad_metrics))
+    empty = _json.loads(parts[1].read_text())
+    empty["metrics"] = {}  # marked ok with no metrics
+    parts[1].write_text(_json.dumps(empty))
+    parts[2].write_text("{ torn")
+    again = run_sweep(spec, out=tmp_path / "out", evaluate=fake_evaluate, progress=False)
+    assert again.ran == 3 and again.ok == 3
+    damaged = sorted(p.name for p in (first.folder / "parts" / "damaged").iterdir())
+    assert damaged == sorted(p.name for p in parts)
+    import pandas as pd
+
+    df = pd.read_parquet(again.parquet)
+    assert len(df) == 3 and df["accuracy"].notna().all()
