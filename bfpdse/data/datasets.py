@@ -476,8 +476,14 @@ def load_dataset(
     :meth:`Dataset.take` does, and only those are decoded. Bad data raises DataError.
     """
     source = _open(name_or_spec, split)
+    where = f"dataset {source.name!r} ({split})"
     if len(source) == 0:
-        raise DataError(f"dataset {source.name!r} ({split}) holds no images")
+        raise DataError(f"{where} holds no images")
+    if samples is not None and samples > len(source):
+        raise DataError(
+            f"{where}: samples={samples}, but it holds {len(source)} images; give "
+            f"--samples {len(source)} or fewer"
+        )
     idx = sample_indices(len(source), samples, seed)
     if model is not None:
         _check_labels(source, split, model)
@@ -494,6 +500,7 @@ def load_dataset(
                 _shape_error(source.name, split, raw.shape[1:], model)
             _check_channels(source.opts, int(raw.shape[1]), f"dataset {source.name!r}")
             x = np.empty((len(idx), *raw.shape[1:]), dtype=np.float32)
+        _check_pixels(raw, where)
         x[b0 : b0 + len(raw)] = normalize(raw, norm)
     return Dataset(x, source.labels[idx], source.name, split)
 
@@ -511,6 +518,21 @@ def _plain_normalization(opts: Mapping[str, Any]) -> Normalization | None:
     if "mean" not in opts and "std" not in opts:
         return None
     return Normalization(mean=opts.get("mean", (0.0,)), std=opts.get("std", (1.0,)))
+
+
+def _check_pixels(raw: np.ndarray, where: str) -> None:
+    """Float pixels are pixels / 255: finite and in [0, 1] (uint8 pixels cannot be wrong)."""
+    if raw.dtype.kind != "f" or raw.size == 0:
+        return
+    finite = np.isfinite(raw)
+    if not finite.all():
+        raise DataError(f"{where}: {int((~finite).sum())} pixel value(s) are NaN or infinite")
+    lo, hi = float(raw.min()), float(raw.max())
+    if lo < 0 or hi > 1:
+        hint = "; they look like 0 … 255: store uint8 pixels or divide by 255" if hi > 1 else ""
+        raise DataError(
+            f"{where}: float pixels must lie in [0, 1] (pixels / 255), found {lo:g} … {hi:g}{hint}"
+        )
 
 
 def _check_channels(opts: Mapping[str, Any], channels: int, where: str) -> None:

@@ -197,3 +197,24 @@ def test_take():
     sub = ds.take(10, seed=1)
     assert len(sub) == 10 and np.array_equal(sub.y, ds.take(10, seed=1).y)
     assert ds.take(None) is ds and ds.take(10**6) is ds
+
+
+@pytest.mark.parametrize(
+    "x, fragment",
+    [
+        (np.full((4, 1, 3, 3), np.nan, np.float32), "36 pixel value\\(s\\) are NaN or infinite"),
+        (np.full((4, 1, 3, 3), 200.0, np.float32), "found 200 … 200; they look like 0 … 255"),
+        (np.full((4, 1, 3, 3), -0.5, np.float32), "must lie in \\[0, 1\\]"),
+    ],
+)
+def test_bad_float_pixels_are_refused(tmp_path, x, fragment):
+    np.savez(tmp_path / "bad.npz", x=x, y=np.zeros(4, np.int64))
+    with pytest.raises(DataError, match=fragment):
+        load_dataset(str(tmp_path / "bad.npz"))
+
+
+def test_samples_beyond_the_dataset_say_its_size(tmp_path):
+    np.savez(tmp_path / "s.npz", x=_pixels(5, (3, 3)), y=np.zeros(5, np.int64))
+    with pytest.raises(DataError, match="samples=6, but it holds 5 images"):
+        load_dataset(str(tmp_path / "s.npz"), samples=6)
+    assert len(load_dataset(str(tmp_path / "s.npz"), samples=5)) == 5
