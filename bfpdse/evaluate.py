@@ -19,7 +19,12 @@ from typing import Any
 import numpy as np
 
 from bfpdse.cim import CIMConfig, CIMStats, crossbar_mvm
-from bfpdse.data.datasets import Dataset, load_dataset, with_dataset_normalization
+from bfpdse.data.datasets import (
+    Dataset,
+    check_dataset,
+    load_dataset,
+    with_dataset_normalization,
+)
 from bfpdse.energy import LayerUse, dense_stats, price
 from bfpdse.nn import LayerReport, Model, load_model
 from bfpdse.spec.point import Point
@@ -56,6 +61,11 @@ def _split(
 ) -> Dataset:
     model = _normalized_model(model_name, dataset_key)
     return load_dataset(json.loads(dataset_key), split, model=model, samples=samples, seed=seed)
+
+
+def check_inputs(point: Point) -> None:
+    """The point's model loads and its test split holds its samples (no image is decoded)."""
+    check_dataset(point.dataset, "test", model=point_model(point), samples=point.samples)
 
 
 def _images_key(point: Point) -> tuple:

@@ -460,6 +460,29 @@ def sample_indices(total: int, n: int | None, seed: int | None) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
 
 
+def check_dataset(
+    name_or_spec: Any, split: str = "test", *, model: Any = None, samples: int | None = None
+) -> int:
+    """Open a split without decoding images: it exists, holds ``samples`` images and labels
+    the model's outputs. Returns its size; DataError otherwise."""
+    return len(_checked_source(name_or_spec, split, model, samples))
+
+
+def _checked_source(name_or_spec: Any, split: str, model: Any, samples: int | None) -> _Source:
+    source = _open(name_or_spec, split)
+    where = f"dataset {source.name!r} ({split})"
+    if len(source) == 0:
+        raise DataError(f"{where} holds no images")
+    if samples is not None and samples > len(source):
+        raise DataError(
+            f"{where}: samples={samples}, but it holds {len(source)} images; give "
+            f"--samples {len(source)} or fewer"
+        )
+    if model is not None:
+        _check_labels(source, split, model)
+    return source
+
+
 def load_dataset(
     name_or_spec: Any,
     split: str = "test",
@@ -475,18 +498,10 @@ def load_dataset(
     without, they are pixels / 255 in [0, 1]. ``samples`` and ``seed`` draw images as
     :meth:`Dataset.take` does, and only those are decoded. Bad data raises DataError.
     """
-    source = _open(name_or_spec, split)
+    source = _checked_source(name_or_spec, split, model, samples)
     where = f"dataset {source.name!r} ({split})"
-    if len(source) == 0:
-        raise DataError(f"{where} holds no images")
-    if samples is not None and samples > len(source):
-        raise DataError(
-            f"{where}: samples={samples}, but it holds {len(source)} images; give "
-            f"--samples {len(source)} or fewer"
-        )
     idx = sample_indices(len(source), samples, seed)
     if model is not None:
-        _check_labels(source, split, model)
         norm = with_dataset_normalization(model, name_or_spec)
         channels = int(model.input_shape[0])
     else:

@@ -24,7 +24,7 @@ _LAZY = {
     "QuantizedModel": "bfpdse.nn.quantize",
 }
 
-__all__ = [*_LAZY, "load_model"]
+__all__ = [*_LAZY, "load_model", "resolve_model"]
 
 if TYPE_CHECKING:
     from bfpdse.nn.engine import BACKENDS, LayerReport, Model, add_reports  # noqa: F401
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __getattr__ = lazy_exports(__name__, _LAZY)
 
 
-def _resolve(path_or_zoo_name: str | Path) -> tuple[Path, str]:
+def resolve_model(path_or_zoo_name: str | Path) -> tuple[Path, str]:
     """(file, display name) of a zoo model name or an .onnx path."""
     from bfpdse.nn import zoo
 
@@ -61,7 +61,7 @@ def load_model(path_or_zoo_name: str | Path) -> Model:
 
     Raises ModelError for a missing, unreadable or invalid file and for unsupported ops.
     """
-    path, name = _resolve(path_or_zoo_name)
+    path, name = resolve_model(path_or_zoo_name)
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -9,6 +9,7 @@ every run, also after an error or Ctrl-C.
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,6 +26,7 @@ from bfpdse.spec.schema import Spec
 from bfpdse.store.folder import SweepFolder
 from bfpdse.store.parts import DAMAGED, PARTS
 from bfpdse.store.table import CSV, PARQUET
+from bfpdse.versions import describe_change, identity
 
 #: at most this many failures are listed in the summary
 SHOWN_FAILURES = 5
@@ -59,6 +61,23 @@ def default_evaluate() -> Evaluate:
     from bfpdse.evaluate import evaluate
 
     return evaluate
+
+
+def _identities(spec: Spec) -> dict[str, dict[str, Any]]:
+    """point_id -> identity (model file hash, arithmetic and cost model versions)."""
+    return {p.point_id: identity(p.settings()) for p in spec.points}
+
+
+def _preflight(spec: Spec) -> None:
+    """Every model and dataset of the spec opens, and holds the samples asked for."""
+    from bfpdse.evaluate import check_inputs
+
+    seen = set()
+    for p in spec.points:
+        key = (p.model, json.dumps(p.dataset, sort_keys=True, default=str), p.samples)
+        if key not in seen:
+            seen.add(key)
+            check_inputs(p)
 
 
 def resolve_evaluate(ref: str) -> Evaluate:
@@ -111,6 +130,10 @@ def run_sweep(
     log = Console(stderr=True, quiet=not progress)
     for warning in spec.warnings:
         log.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    # what the numbers depend on besides the settings; a missing model stops here, unwritten
+    identities = _identities(spec)
+    if evaluate is default_evaluate():
+        _preflight(spec)
     folder = SweepFolder(Path(out) / spec.name)
     with folder.lock():
         folder.prepare(spec, fresh=fresh)
@@ -123,10 +146,21 @@ def run_sweep(
                 highlight=False, soft_wrap=True,
             )  # fmt: skip
         before = folder.parts()
+        stale = {
+            pid: r for pid, r in before.items()
+            if r["status"] == "ok" and pid in identities and r.get("identity") != identities[pid]
+        }  # fmt: skip
+        if stale:
+            first = next(iter(stale.values()))
+            log.print(
+                f"recomputing {len(stale)} point(s) whose results are stale: "
+                f"{describe_change(first.get('identity'), identities[first['point_id']])}",
+                highlight=False, soft_wrap=True,
+            )  # fmt: skip
         tasks = [
             (p.point_id, p.settings())
             for p in spec.points
-            if before.get(p.point_id, {}).get("status") != "ok"
+            if before.get(p.point_id, {}).get("status") != "ok" or p.point_id in stale
         ]
         retried = sum(1 for pid, _ in tasks if pid in before)
         # no more processes than points; one process runs in this one
@@ -150,7 +184,8 @@ def run_sweep(
         try:
             if tasks:
                 records = _execute(tasks, evaluate, jobs_n, threads, dask)
-                _collect(records, folder, len(tasks), fail_fast, progress, state)
+                stamped = ({**r, "identity": identities.get(r["point_id"])} for r in records)
+                _collect(stamped, folder, len(tasks), fail_fast, progress, state)
         finally:
             df = folder.consolidate(spec)
             ok = int((df["status"] == "ok").sum())

@@ -118,3 +118,14 @@ def test_changed_spec_exits_2_and_fresh_clears(tmp_path, spec, monkeypatch, caps
     )
     assert code == 0, captured.err
     assert set(pd.read_csv(tmp_path / "results" / "cli" / "results.csv")["samples"]) == {4}
+
+
+def test_samples_beyond_the_dataset_exit_2_before_writing(tmp_path, capsys, monkeypatch):
+    spec = tmp_path / "big.yaml"
+    spec.write_text("name: big\nmodel: lenet5\nsamples: 20000\nsweep:\n  cim.adc: [ideal]\n")
+    monkeypatch.setattr(sys, "argv", ["bfpdse", "sweep", str(spec), "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit) as info:
+        main()
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "samples=20000, but it holds 10000 images" in err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()

@@ -149,3 +149,41 @@ def test_bad_jobs_and_missing_dask_are_user_errors(tmp_path, monkeypatch):
             evaluate=fake_evaluate,
             progress=False,
         )
+
+
+def test_changed_model_file_recomputes_its_points(tmp_path, counted):
+    import shutil
+
+    import onnx
+
+    from bfpdse.nn.zoo import zoo_path
+
+    model = tmp_path / "m.onnx"
+    shutil.copy(zoo_path("lenet5"), model)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"name: s\nmodel: {model}\nsweep:\n  cim.adc: [ideal, rar]\n")
+    out = tmp_path / "out"
+    run_sweep(spec, out=out, evaluate=fake_evaluate, progress=False)
+    again = run_sweep(spec, out=out, evaluate=fake_evaluate, progress=False)
+    assert again.ran == 0
+    proto = onnx.load(str(model))  # "retrain": any change of the file's bytes
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "retrained", "yes"
+    onnx.save(proto, str(model))
+    counted.unlink()
+    third = run_sweep(spec, out=out, evaluate=fake_evaluate, progress=False)
+    assert third.ran == 2 and third.skipped == 0 and len(calls(counted)) == 2
+    parts = [json.loads(p.read_text()) for p in (third.folder / "parts").glob("*.json")]
+    from bfpdse.versions import identity
+
+    assert all(p["identity"] == identity({"model": str(model)}) for p in parts)
+
+
+def test_missing_model_stops_before_anything_is_written(tmp_path):
+    from bfpdse.errors import ModelError
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"name: s\nmodel: {tmp_path / 'gone.onnx'}\nsweep:\n  cim.adc: [ideal]\n")
+    with pytest.raises(ModelError, match="gone.onnx: no such model file"):
+        run_sweep(spec, out=tmp_path / "out", evaluate=fake_evaluate, progress=False)
+    assert not (tmp_path / "out").exists()
