@@ -83,7 +83,7 @@ def sweep(
 
     Exit status: 0 all points ok, 1 some failed (their rows say why), 2 invalid spec or option.
     """
-    from bfpdse.run.runner import resolve_evaluate, run_sweep
+    from bfpdse.run.runner import Terminated, resolve_evaluate, run_sweep
     from bfpdse.spec.load import load_spec
 
     loaded = load_spec(spec, set_ or ())
@@ -91,9 +91,13 @@ def sweep(
         _print_points(loaded, out)
         return
     evaluate = resolve_evaluate(evaluator) if evaluator else None
-    summary = run_sweep(
-        loaded, out=out, jobs=jobs, dask=dask, fresh=fresh, fail_fast=fail_fast, evaluate=evaluate
-    )
+    try:
+        summary = run_sweep(
+            loaded, out=out, jobs=jobs, dask=dask, fresh=fresh, fail_fast=fail_fast,
+            evaluate=evaluate,
+        )  # fmt: skip
+    except Terminated:  # the runner has said what it kept; kill's convention is 128 + 15
+        raise typer.Exit(143) from None
     _print_summary(summary)
     if not summary.complete:
         raise typer.Exit(1)

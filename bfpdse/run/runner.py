@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import importlib
 import json
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +64,28 @@ def default_evaluate() -> Evaluate:
     from bfpdse.evaluate import evaluate
 
     return evaluate
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, schedulers, CI), handled as Ctrl-C is (the CLI exits 143 on it)."""
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While a sweep writes, SIGTERM stops it as Ctrl-C does: the finished points are kept,
+    the table written and the lock released (only the main thread can install handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _identities(spec: Spec) -> dict[str, dict[str, Any]]:
@@ -135,7 +160,7 @@ def run_sweep(
     if evaluate is default_evaluate():
         _preflight(spec)
     folder = SweepFolder(Path(out) / spec.name)
-    with folder.lock():
+    with folder.lock(), _terminate_as_interrupt():
         folder.prepare(spec, fresh=fresh)
         damaged = folder.set_aside_damaged()
         if damaged:
@@ -181,17 +206,28 @@ def run_sweep(
         # a resume with nothing to run leaves provenance alone: no run of this code made them
         run = folder.start_run(executor) if tasks else None
         state = {"ran": 0, "stopped": False}  # filled as points arrive, also if interrupted
+        interrupted: KeyboardInterrupt | None = None
         try:
             if tasks:
                 records = _execute(tasks, evaluate, jobs_n, threads, dask)
                 stamped = ({**r, "identity": identities.get(r["point_id"])} for r in records)
                 _collect(stamped, folder, len(tasks), fail_fast, progress, state)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (see _terminate_as_interrupt)
+            interrupted = exc
         finally:
             df = folder.consolidate(spec)
             ok = int((df["status"] == "ok").sum())
             failed = int((df["status"] == "failed").sum())
             if run is not None:
-                folder.finish_run(run, ok=ok, failed=failed, **state)
+                info = {**state, "interrupted": interrupted is not None}
+                folder.finish_run(run, ok=ok, failed=failed, **info)
+        if interrupted is not None:
+            log.print(
+                f"interrupted: {ok + failed} of {len(spec.points)} points done; run the same "
+                "command to resume",
+                highlight=False, soft_wrap=True,
+            )  # fmt: skip
+            raise interrupted
     fails = df[df["status"] == "failed"]
     return SweepSummary(
         name=spec.name,

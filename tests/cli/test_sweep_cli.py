@@ -129,3 +129,37 @@ def test_samples_beyond_the_dataset_exit_2_before_writing(tmp_path, capsys, monk
     err = capsys.readouterr().err
     assert info.value.code == 2 and "samples=20000, but it holds 10000 images" in err
     assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("sig, code", [(15, 143), (2, 130)], ids=["SIGTERM", "SIGINT"])
+def test_signal_mid_sweep_keeps_finished_points_and_resumes(tmp_path, sig, code):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    spec = tmp_path / "slow.yaml"
+    spec.write_text("name: slow\nmodel: lenet5\nsweep:\n  cim.adc_bits: [3, 4, 5, 6, 7, 8]\n"
+                    "  cim.adc: [rar]\n")  # fmt: skip
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-c", "from bfpdse.cli import main; main()", "sweep", str(spec),
+           "--out", str(out), "--evaluator", "bfpdse.run.fake:slow_evaluate"]  # fmt: skip
+    env = {**os.environ, "BFPDSE_FAKE_SLEEP": "0.5"}
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    parts = out / "slow" / "parts"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(parts.glob("*.json")) if parts.exists() else []) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.Signals(sig))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "interrupted: " in err and "run the same command to resume" in err
+    assert "Traceback" not in err
+    done = pd.read_parquet(out / "slow" / "results.parquet")
+    assert 2 <= len(done) < 6 and set(done["status"]) == {"ok"}
+    assert not (out / "slow" / ".lock.owner").exists()
+    again = subprocess.run(cmd, env={**env, "BFPDSE_FAKE_SLEEP": "0"}, capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert f"{len(done)} done before" in again.stderr
+    assert len(pd.read_parquet(out / "slow" / "results.parquet")) == 6
