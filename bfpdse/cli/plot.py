@@ -83,7 +83,15 @@ def plot(
     target = (
         out if out is not None else (results if results.is_dir() else results.parent) / "figures"
     )
-    report = make_figures(table, target, chosen, max_drop_points=max_drop)
+    try:
+        report = make_figures(table, target, chosen, max_drop_points=max_drop)
+    except OSError as exc:  # --out is a file, read-only, a full disk
+        from bfpdse.errors import StoreError
+
+        raise StoreError(
+            f"{target}: cannot write figures there ({exc.strerror or type(exc).__name__}); "
+            "choose another --out"
+        ) from None
     for path in report.written:
         console.print(str(path), highlight=False, soft_wrap=True)
     by_reason: dict[str, list[str]] = {}

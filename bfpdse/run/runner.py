@@ -151,10 +151,17 @@ def run_sweep(
         spec = load_spec(spec, overrides)
     if jobs is not None and jobs < 1:
         raise BfpdseError(f"--jobs {jobs}: give 1 or more worker processes")
+    capped = jobs is not None and not dask and jobs > cpu_cores()
     evaluate = evaluate or default_evaluate()
     log = Console(stderr=True, quiet=not progress)
     for warning in spec.warnings:
         log.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    if capped:  # more processes than cores only makes them wait for each other
+        log.print(
+            f"note: --jobs {jobs} capped to the {cpu_cores()} cores of this machine",
+            highlight=False, soft_wrap=True,
+        )  # fmt: skip
+        jobs = cpu_cores()
     # what the numbers depend on besides the settings; a missing model stops here, unwritten
     identities = _identities(spec)
     if evaluate is default_evaluate():

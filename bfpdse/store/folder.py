@@ -63,10 +63,12 @@ class SweepFolder:
     @contextmanager
     def lock(self) -> Iterator[SweepFolder]:
         """Hold the folder's lock; if another process holds it, raise StoreError at once."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        with _io(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
         lock = FileLock(self.root / LOCK, blocking=False)
         try:
-            lock.acquire()
+            with _io(self.root / LOCK):
+                lock.acquire()
         except Timeout:
             raise StoreError(
                 f"{self.root} is in use by another sweep ({self._owner()}); wait for it to "
@@ -152,7 +154,8 @@ class SweepFolder:
 
     def write_part(self, record: dict[str, Any]) -> Path:
         self._need_lock()
-        return write_part(self.root, record)
+        with _io(self.root / PARTS):
+            return write_part(self.root, record)
 
     def parts(self) -> dict[str, dict[str, Any]]:
         """point_id -> record of every readable part (no lock needed)."""
@@ -191,7 +194,8 @@ class SweepFolder:
         records = [parts[pid] for pid in wanted if pid in parts]
         settings = list(spec.points[0].settings()) if spec.points else known_keys()
         df = build_table(records, settings, wanted)
-        write_table(self.root, df)
+        with _io(self.root):
+            write_table(self.root, df)
         return df
 
     # -- provenance ---------------------------------------------------------------------------
@@ -240,7 +244,23 @@ class SweepFolder:
         return prov if isinstance(prov, dict) else {}
 
     def _write_provenance(self, prov: dict[str, Any]) -> None:
-        atomic_write_text(self.root / PROVENANCE, to_json(prov))
+        with _io(self.root / PROVENANCE):
+            atomic_write_text(self.root / PROVENANCE, to_json(prov))
+
+
+@contextmanager
+def _io(path: Path) -> Iterator[None]:
+    """An OS error writing results (not a folder, read-only, disk full) as one StoreError line."""
+    try:
+        yield
+    except Timeout:  # the lock is held: lock() says by whom
+        raise
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise StoreError(
+            f"{path}: cannot write results there ({reason}); free space, fix the permissions "
+            "or choose another --out"
+        ) from None
 
 
 def _foreign(name: str) -> bool:

@@ -160,3 +160,20 @@ def test_the_cli_formats_are_those_of_the_library():
     from bfpdse.plots import FORMATS
 
     assert FORMAT_CHOICES == FORMATS
+
+
+def test_plot_out_on_a_file_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    from bfpdse.cli import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    shipped = Path(__file__).resolve().parents[2] / "results" / "adc_bits"
+    monkeypatch.setattr(sys, "argv", ["bfpdse", "plot", str(shipped), "--out", str(afile)])
+    with pytest.raises(SystemExit) as info:
+        main()
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "cannot write figures there" in err
+    assert "Traceback" not in err

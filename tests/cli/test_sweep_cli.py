@@ -1,6 +1,7 @@
 """``bfpdse sweep`` end to end: dry run, a run with a fake evaluator, exit codes, messages."""
 
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -163,3 +164,38 @@ def test_signal_mid_sweep_keeps_finished_points_and_resumes(tmp_path, sig, code)
     assert again.returncode == 0, again.stderr
     assert f"{len(done)} done before" in again.stderr
     assert len(pd.read_parquet(out / "slow" / "results.parquet")) == 6
+
+
+@pytest.mark.parametrize("where", ["file", "readonly", "proc"])
+def test_unwritable_out_is_one_line_exit_2(tmp_path, capsys, monkeypatch, where):
+    import os
+
+    spec = tmp_path / "w.yaml"
+    spec.write_text("name: w\nmodel: lenet5\nsamples: 8\nsweep:\n  cim.adc: [ideal]\n")
+    if where == "file":
+        out = tmp_path / "afile"
+        out.write_text("x")
+    elif where == "readonly":
+        out = tmp_path / "ro"
+        out.mkdir()
+        out.chmod(0o500)
+        if os.access(out, os.W_OK):  # root writes anywhere: make the sweep folder a file
+            (out / "w").write_text("x")
+    else:
+        out = Path("/proc")
+    argv = ["bfpdse", "sweep", str(spec), "--out", str(out)] + FAKE
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as info:
+        main()
+    err = capsys.readouterr().err
+    assert info.value.code == 2, err
+    assert "cannot write results there" in err and "Traceback" not in err
+
+
+def test_jobs_beyond_cores_are_capped_with_a_note(tmp_path, spec):
+    result = CliRunner().invoke(
+        app, ["sweep", str(spec), "--out", str(tmp_path / "r"), "--jobs", "99", *FAKE],
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "--jobs 99 capped to the" in result.output
