@@ -47,6 +47,14 @@ def sweep(
             "processes; needs the dask extra.",
         ),
     ] = None,
+    max_points: Annotated[
+        int,
+        typer.Option(
+            "--max-points",
+            min=1,
+            help="Refuse sweeps whose axes span more points than this (a guard against typos).",
+        ),
+    ] = 10_000,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Print the design points and their count; write nothing."),
@@ -86,7 +94,7 @@ def sweep(
     from bfpdse.run.runner import Terminated, resolve_evaluate, run_sweep
     from bfpdse.spec.load import load_spec
 
-    loaded = load_spec(spec, set_ or ())
+    loaded = load_spec(spec, set_ or (), max_points=max_points)
     if dry_run:
         _print_points(loaded, out)
         return

@@ -8,6 +8,7 @@ an expanded point) point back to the line that holds the bad value. Nothing here
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -94,11 +95,19 @@ def _construct(loader: Loader, node: yaml.Node, loc: Loc, lines: dict, path: Pat
     return loader.construct_object(node, deep=True)
 
 
-def load_spec(path: str | Path, overrides: Iterable[str] = ()) -> Spec:
+#: sweeps with more raw points than this need --max-points (a typo such as range(10**6))
+MAX_POINTS = 10_000
+
+
+def load_spec(
+    path: str | Path, overrides: Iterable[str] = (), max_points: int | None = MAX_POINTS
+) -> Spec:
     """Load, validate and expand a sweep file; ``overrides`` are ``KEY=VALUE`` items (--set).
 
     Raises SpecError (file, line, dotted key, bad value, what is allowed) before anything runs.
     Every expanded point is built with ``make_point``, so a bad value anywhere is caught here.
+    A product of more than ``max_points`` raw points (None: no limit) is refused before any
+    point is built.
     """
     path = Path(path)
     data, src = read_yaml(path)
@@ -126,6 +135,13 @@ def load_spec(path: str | Path, overrides: Iterable[str] = ()) -> Spec:
         sets = parse_set(overrides)
         base, axes = _apply_overrides(base, axes, sets)
         base_lines = {**base_lines, **{k: -1 for k in sets}}  # -1: given by --set
+    raw = math.prod(len(axis.rows) for axis in axes)
+    if max_points is not None and raw > max_points:
+        raise SpecError(
+            f"{path}: the sweep spans {raw:,} points (the product of its axes, before exclusions "
+            f"and collapses), over the limit of {max_points:,}; if you mean it, give "
+            f"--max-points {raw}"
+        )
     points, counts, warnings = expand(base, axes, exclude, str(path), base_lines)
     return Spec(
         name=model.name,

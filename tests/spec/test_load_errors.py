@@ -150,3 +150,24 @@ def test_exponent_floats_are_numbers_in_specs_and_set(tmp_path):
     assert point.energy.adc_throughput_hz == 1.28e9 and point.energy.freq_hz == 1e8
     point = load_spec(path, ["energy.adc_throughput_hz=1e8", "energy.rho=2.5E-3"]).points[0]
     assert point.energy.adc_throughput_hz == 1e8 and point.energy.rho == 0.0025
+
+
+def test_huge_sweeps_need_max_points(tmp_path):
+    import time
+
+    path = tmp_path / "huge.yaml"
+    path.write_text(
+        "name: huge\nmodel: lenet5\nsweep:\n"
+        f"  cim.rows: {list(range(16, 16 + 1000))}\n  cim.cols: {list(range(16, 16 + 1000))}\n"
+    )
+    t0 = time.perf_counter()
+    with pytest.raises(SpecError, match=r"spans 1,000,000 points .* --max-points 1000000"):
+        load_spec(path)
+    assert time.perf_counter() - t0 < 5  # refused before any point is built
+    small = tmp_path / "small.yaml"
+    small.write_text(
+        "name: s\nmodel: lenet5\nsweep:\n  cim.adc_bits: [3, 4, 5]\n  cim.adc: [rar]\n"
+    )
+    with pytest.raises(SpecError, match="over the limit of 2"):
+        load_spec(small, max_points=2)
+    assert len(load_spec(small, max_points=3).points) == 3
