@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -129,6 +130,21 @@ class SweepFolder:
             )
         if self.stored_hash() is None:
             self._write_spec(spec)
+        self._check_spec_copy()
+
+    def _check_spec_copy(self) -> None:
+        """The folder's spec.yaml is the file its results were computed from (if recorded)."""
+        try:
+            recorded = json.loads((self.root / SPEC_JSON).read_text()).get("yaml_sha256")
+            text = (self.root / SPEC_YAML).read_text(encoding="utf-8")
+        except (OSError, ValueError, AttributeError):
+            return
+        if recorded and _sha256(text) != recorded:
+            raise StoreError(
+                f"{self.root / SPEC_YAML} was edited after the sweep wrote it, so it no longer "
+                f"describes these results (they follow {self.root / SPEC_JSON}); restore it, or "
+                "run the edited file as a sweep of its own (another name or --out)"
+            )
 
     def clear(self) -> None:
         """Delete everything a sweep wrote here (not the lock)."""
@@ -147,6 +163,7 @@ class SweepFolder:
             header = f"# bfpdse sweep was given:\n{header}"
         atomic_write_text(self.root / SPEC_YAML, header + spec.text)
         data = {"hash": spec.spec_hash, "overrides": list(spec.overrides), **spec.canonical()}
+        data["yaml_sha256"] = _sha256(header + spec.text)
         data["points"] = len(spec.points)
         atomic_write_text(self.root / SPEC_JSON, to_json(data))
 
@@ -246,6 +263,10 @@ class SweepFolder:
     def _write_provenance(self, prov: dict[str, Any]) -> None:
         with _io(self.root / PROVENANCE):
             atomic_write_text(self.root / PROVENANCE, to_json(prov))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @contextmanager

@@ -182,3 +182,17 @@ def test_damaged_parts_are_set_aside_and_their_points_rerun(tmp_path):
 
     df = pd.read_parquet(again.parquet)
     assert len(df) == 3 and df["accuracy"].notna().all()
+
+
+def test_an_edited_spec_copy_is_noticed(tmp_path):
+    from bfpdse.errors import StoreError
+    from bfpdse.run import run_sweep
+    from bfpdse.run.fake import fake_evaluate
+
+    spec = tmp_path / "e.yaml"
+    spec.write_text("name: e\nmodel: lenet5\nsweep:\n  cim.adc: [ideal, rar]\n")
+    first = run_sweep(spec, out=tmp_path / "out", evaluate=fake_evaluate, progress=False)
+    copy = first.folder / "spec.yaml"
+    copy.write_text(copy.read_text().replace("rar", "bfp"))
+    with pytest.raises(StoreError, match="spec.yaml was edited after the sweep wrote it"):
+        run_sweep(spec, out=tmp_path / "out", evaluate=fake_evaluate, progress=False)
