@@ -16,6 +16,8 @@ from bfpdse.run.local import Evaluate, Task, cpu_cores, failed_record, run_point
 
 #: how long to wait for the scheduler before giving up (seconds)
 CONNECT_TIMEOUT_S = 10
+#: how long a scheduler may have no worker before the sweep gives up (seconds)
+WORKER_TIMEOUT_S = 30
 
 
 def _import_distributed() -> Any:
@@ -38,6 +40,24 @@ def connect(address: str) -> Any:
             f"--dask {address}: cannot reach a Dask scheduler there ({exc}); start one with "
             "'dask scheduler' and give its tcp://host:port"
         ) from None
+
+
+def check_scheduler(address: str, worker_timeout_s: float | None = None) -> int:
+    """Before anything is written: the scheduler answers and has a worker; returns workers."""
+    if worker_timeout_s is None:
+        worker_timeout_s = WORKER_TIMEOUT_S
+    client = connect(address)
+    try:
+        try:
+            client.wait_for_workers(1, timeout=worker_timeout_s)
+        except (TimeoutError, OSError):
+            raise BfpdseError(
+                f"--dask {address}: the scheduler has no workers (none joined within "
+                f"{worker_timeout_s:g} s); start some with 'dask worker {address}'"
+            ) from None
+        return len(client.scheduler_info().get("workers", {}))
+    finally:
+        client.close()
 
 
 def run_task_on_worker(

@@ -166,6 +166,10 @@ def run_sweep(
     identities = _identities(spec)
     if evaluate is default_evaluate():
         _preflight(spec)
+    if dask:  # reached, with a worker, before the folder is touched
+        from bfpdse.run.dask import check_scheduler
+
+        check_scheduler(dask)
     folder = SweepFolder(Path(out) / spec.name)
     with folder.lock(), _terminate_as_interrupt():
         folder.prepare(spec, fresh=fresh)

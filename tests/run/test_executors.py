@@ -83,3 +83,32 @@ def test_dask_local_cluster(tmp_path, reference, monkeypatch):
     assert (failing.ok, failing.failed) == (10, 2)
     df = table(tmp_path / "dask_fail")
     assert set(df.loc[df["status"] == "failed", "cim.adc_bits"]) == {3}
+
+
+def test_dask_scheduler_without_workers_is_reported_before_writing(
+    tmp_path, reference, monkeypatch
+):
+    from distributed import LocalCluster
+
+    from bfpdse.run import dask as rdask
+
+    monkeypatch.setattr(rdask, "WORKER_TIMEOUT_S", 2)
+    path, _ = reference
+    with LocalCluster(
+        n_workers=0, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        with pytest.raises(BfpdseError, match="the scheduler has no workers"):
+            run_sweep(path, out=tmp_path / "o", dask=cluster.scheduler_address,
+                      evaluate=fake_evaluate, progress=False)  # fmt: skip
+    assert not (tmp_path / "o").exists()
+
+
+def test_dask_bad_address_is_one_error_before_writing(tmp_path, reference, monkeypatch):
+    from bfpdse.run import dask as rdask
+
+    monkeypatch.setattr(rdask, "CONNECT_TIMEOUT_S", 2)
+    path, _ = reference
+    with pytest.raises(BfpdseError, match="cannot reach a Dask scheduler there"):
+        run_sweep(path, out=tmp_path / "o", dask="tcp://127.0.0.1:1", evaluate=fake_evaluate,
+                  progress=False)  # fmt: skip
+    assert not (tmp_path / "o").exists()
