@@ -13,7 +13,7 @@ SPEC = (
     "name: cli\nmodel: lenet5\nsamples: 8\n"
     "sweep:\n  cim.adc: [ideal, rar, bfp]\n  cim.adc_bits: [3, 4]\n  cim.block: [4, 8]\n"
 )
-FAKE = ["--evaluator", "bfpdse.run.fake:fake_evaluate"]
+FAKE = ["--evaluator", "fakes:fake_evaluate"]
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_run_then_resume_with_a_fake_evaluator(tmp_path, spec):
 
 def test_failed_points_exit_1_and_fail_fast_stops(tmp_path, spec):
     out = tmp_path / "results"
-    failing = ["--evaluator", "bfpdse.run.fake:failing_evaluate"]
+    failing = ["--evaluator", "fakes:failing_evaluate"]
     result = CliRunner().invoke(app, ["sweep", str(spec), "--out", str(out), *failing])
     assert result.exit_code == 1
     assert "4 ok, 3 failed" in result.stderr  # adc_bits=3: rar, bfp with blocks 4 and 8
@@ -144,8 +144,9 @@ def test_signal_mid_sweep_keeps_finished_points_and_resumes(tmp_path, sig, code)
                     "  cim.adc: [rar]\n")  # fmt: skip
     out = tmp_path / "out"
     cmd = [sys.executable, "-c", "from bfpdse.cli import main; main()", "sweep", str(spec),
-           "--out", str(out), "--evaluator", "bfpdse.run.fake:slow_evaluate"]  # fmt: skip
-    env = {**os.environ, "BFPDSE_FAKE_SLEEP": "0.5"}
+           "--out", str(out), "--evaluator", "fakes:slow_evaluate"]  # fmt: skip
+    tests_dir = str(Path(__file__).resolve().parents[1])  # where the fakes live
+    env = {**os.environ, "BFPDSE_FAKE_SLEEP": "0.5", "PYTHONPATH": tests_dir}
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     parts = out / "slow" / "parts"
     deadline = time.time() + 60

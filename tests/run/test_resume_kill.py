@@ -5,12 +5,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from fakes import fake_evaluate
 
 from bfpdse.run import run_sweep
-from bfpdse.run.fake import fake_evaluate
 from bfpdse.spec import load_spec
 
 from .helpers import calls, sweep_file, table
@@ -18,7 +19,7 @@ from .helpers import calls, sweep_file, table
 SCRIPT = (
     "import sys\n"
     "from bfpdse.run import run_sweep\n"
-    "from bfpdse.run.fake import slow_evaluate\n"
+    "from fakes import slow_evaluate\n"
     "run_sweep(sys.argv[1], out=sys.argv[2], jobs=int(sys.argv[3]), evaluate=slow_evaluate,"
     " progress=False)\n"
 )
@@ -44,7 +45,12 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path, monkeypatch,
     out = tmp_path / "out"
     parts = out / "s" / "parts"
     first_calls = tmp_path / "calls_killed.txt"
-    env = {**os.environ, "BFPDSE_FAKE_SLEEP": "0.25", "BFPDSE_FAKE_CALLS": str(first_calls)}
+    env = {
+        **os.environ,
+        "BFPDSE_FAKE_SLEEP": "0.25",
+        "BFPDSE_FAKE_CALLS": str(first_calls),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }  # tests/: the fakes
     proc = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, str(path), str(out), str(jobs)],
         env=env,

@@ -4,10 +4,10 @@ import json
 
 import pandas as pd
 import pytest
+from fakes import failing_evaluate, fake_evaluate
 
 from bfpdse.errors import BfpdseError, StoreError
 from bfpdse.run import run_sweep
-from bfpdse.run.fake import failing_evaluate, fake_evaluate
 from bfpdse.spec import load_spec
 from bfpdse.store import SweepFolder
 

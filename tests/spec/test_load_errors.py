@@ -4,10 +4,10 @@ Errors happen at load time, before any point runs or anything is written.
 """
 
 import pytest
+from fakes import fake_evaluate
 
 from bfpdse.errors import SpecError
 from bfpdse.run import run_sweep
-from bfpdse.run.fake import fake_evaluate
 from bfpdse.spec import load_spec
 
 HEAD = "name: t\nmodel: lenet5\nsamples: 8\n"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fakes import fake_evaluate
 
 from bfpdse.errors import StoreError
-from bfpdse.run.fake import fake_evaluate
 from bfpdse.run.local import run_point
 from bfpdse.spec import load_spec
 from bfpdse.store import SweepFolder
@@ -160,8 +160,9 @@ def test_metrics_of_every_kind_keep_their_types(tmp_path):
 def test_damaged_parts_are_set_aside_and_their_points_rerun(tmp_path):
     import json as _json
 
+    from fakes import fake_evaluate
+
     from bfpdse.run import run_sweep
-    from bfpdse.run.fake import fake_evaluate
 
     spec = tmp_path / "d.yaml"
     spec.write_text("name: d\nmodel: lenet5\nsweep:\n  cim.adc: [ideal, rar, bfp]\n")
@@ -185,9 +186,10 @@ def test_damaged_parts_are_set_aside_and_their_points_rerun(tmp_path):
 
 
 def test_an_edited_spec_copy_is_noticed(tmp_path):
+    from fakes import fake_evaluate
+
     from bfpdse.errors import StoreError
     from bfpdse.run import run_sweep
-    from bfpdse.run.fake import fake_evaluate
 
     spec = tmp_path / "e.yaml"
     spec.write_text("name: e\nmodel: lenet5\nsweep:\n  cim.adc: [ideal, rar]\n")

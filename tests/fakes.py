@@ -2,7 +2,7 @@
 
 They compute made-up but deterministic metrics from a point's settings, so that a sweep's table
 can be checked without models or data. They live in the package (not under tests/) so that worker
-processes, Dask workers and ``bfpdse sweep --evaluator bfpdse.run.fake:fake_evaluate`` can import
+processes, Dask workers and ``bfpdse sweep --evaluator fakes:fake_evaluate`` can import
 them by name. Environment variables (inherited by worker processes) steer them:
 
 - ``BFPDSE_FAKE_CALLS``: a file; each call appends the point id and a newline (counts calls).
