@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bfpdse.cli import app, main
+from bfpdse.cli import app
+
+from .helpers import run_main as _run_main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from image_folders import conv_model, make_folder  # noqa: E402
@@ -36,13 +38,8 @@ def run_json(*args: str) -> dict:
 
 def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
     """The console entry point in this process: (exit status, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["bfpdse", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    return code, capsys.readouterr().err
+    code, out = _run_main(monkeypatch, capsys, *args)
+    return code, out.err
 
 
 def test_run_on_an_image_folder(files):

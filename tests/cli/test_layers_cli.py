@@ -11,12 +11,14 @@ from nn.nn_builders import Builder, save  # tests/ is on sys.path (rootdir-relat
 from typer.testing import CliRunner
 
 from bfpdse.cim import CIMConfig
-from bfpdse.cli import app, main
+from bfpdse.cli import app
 from bfpdse.cli.layers import crossbar_layers, digital_ops
 from bfpdse.energy import EnergyConfig, component_prices
 from bfpdse.nn import QuantConfig, load_model
 from bfpdse.nn.graph import Graph, Node, fold_batchnorm, layer_index_names
 from bfpdse.spec.point import make_point
+
+from .helpers import run_main
 
 runner = CliRunner()
 
@@ -209,17 +211,6 @@ def test_json_is_a_list_of_layer_objects(small):
         assert (row["groups"], row["positions"], row["macs"]) == (g, pos, pos * k * n * g)
         assert row["arrays"] == hand_arrays(k, n, g, CIMConfig(rows=16))
     assert [row["op"] for row in doc] == ["conv", "conv", "conv", "linear", "linear"]
-
-
-def run_main(monkeypatch, capsys, *args):
-    """Run the console entry point in this process; returns (exit status, captured output)."""
-    monkeypatch.setattr("sys.argv", ["bfpdse", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    return code, capsys.readouterr()
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 
 from bfpdse.cli import app, main
 
+from .helpers import run_main
+
 SPEC = (
     "name: cli\nmodel: lenet5\nsamples: 8\n"
     "sweep:\n  cim.adc: [ideal, rar, bfp]\n  cim.adc_bits: [3, 4]\n  cim.block: [4, 8]\n"
@@ -75,17 +77,6 @@ def test_failed_points_exit_1_and_fail_fast_stops(tmp_path, spec):
     assert result.exit_code == 1
     assert "--fail-fast" in result.stderr
     assert len(pd.read_csv(out / "ff" / "cli" / "results.csv")) < 7
-
-
-def run_main(monkeypatch, capsys, *args):
-    """Run the console entry point in this process; returns (exit status, captured output)."""
-    monkeypatch.setattr(sys, "argv", ["bfpdse", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    return code, capsys.readouterr()
 
 
 def test_spec_error_exits_2_with_one_line_and_no_traceback(tmp_path, monkeypatch, capsys):
