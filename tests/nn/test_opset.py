@@ -217,18 +217,24 @@ def test_op_intervals_and_signs_hold_on_data(case_models, name, signed):
             assert vmin >= 0, tensor
 
 
+def _batch_one_runs_batched(proto: onnx.ModelProto, path, n: int) -> None:
+    """Fix the file's batch at 1 (as the exporters do); bfpdse runs n images at once and
+    matches onnxruntime run image by image."""
+    proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    model = load_model(save(proto, path))
+    x = _x(model, n=n)
+    got = model.forward(x)
+    ref = np.concatenate([run_onnxruntime(proto, x[i : i + 1]) for i in range(n)])
+    assert got.shape == ref.shape
+    assert np.max(np.abs(got - ref)) <= 1e-4 * np.max(np.abs(ref))
+
+
 def test_fixed_batch_graph_runs_at_any_batch(tmp_path):
     # dynamo exports at a fixed batch of 1 write Reshape targets like [1, K]
     b = Builder((3, H, W), seed=5, opset=18)
     x = b.relu(b.conv("input", 3, C, pads=[1, 1, 1, 1]))
     x = b.node("Reshape", [x, b.const(_i64(1, C * H * W))])
-    proto = b.model(b.gemm(x, C * H * W, 5))
-    proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
-    model = load_model(save(proto, tmp_path / "fixed.onnx"))
-    x = _x(model, n=4)
-    got = model.forward(x)
-    ref = np.concatenate([run_onnxruntime(proto, x[i : i + 1]) for i in range(4)])
-    assert np.max(np.abs(got - ref)) <= 1e-4 * np.max(np.abs(ref))
+    _batch_one_runs_batched(b.model(b.gemm(x, C * H * W, 5)), tmp_path / "fixed.onnx", n=4)
 
 
 def test_batch_mixing_reshape_says_how_to_reexport(tmp_path):
@@ -272,10 +278,4 @@ def test_batch_one_flat_gather_is_per_image(tmp_path):
     x = b.node("Reshape", [x, b.const(_i64(-1))])
     x = b.node("Gather", [x, b.const(np.arange(C, dtype=np.int64).reshape(1, C, 1, 1)[:, ::-1])])
     x = b.node("Reshape", [x, b.const(_i64(1, C))])
-    proto = b.model(b.gemm(x, C, 5))
-    proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
-    model = load_model(save(proto, tmp_path / "flat.onnx"))
-    x = _x(model, n=3)
-    got = model.forward(x)
-    ref = np.concatenate([run_onnxruntime(proto, x[i : i + 1]) for i in range(3)])
-    assert np.max(np.abs(got - ref)) <= 1e-4 * np.max(np.abs(ref))
+    _batch_one_runs_batched(b.model(b.gemm(x, C, 5)), tmp_path / "flat.onnx", n=3)

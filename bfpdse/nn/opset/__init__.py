@@ -34,8 +34,6 @@ class Op:
     name: ClassVar[str]
     onnx: ClassVar[tuple[str, ...]] = ()
     mvm: ClassVar[bool] = False
-    #: graph inputs that are activations (None: any number, e.g. Concat)
-    arity: ClassVar[int | None] = 1
 
     def convert(self, imp: Any, node: Any) -> None:
         """Default: one activation in, same shape out, no attributes."""

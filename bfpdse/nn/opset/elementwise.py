@@ -299,7 +299,7 @@ class PRelu(Op):
 
 
 class _Binary(Op):
-    arity = None  # one activation and a constant, or two activations
+    """One activation and a constant, or two activations of one rank (ONNX broadcasting)."""
 
     def convert(self, imp, node):
         a, b = (imp.resolve(n) for n in node.input[:2])
@@ -413,9 +413,6 @@ class Sub(_Binary):
 class Mul(_Binary):
     name = "mul"
     onnx = ("Mul",)
-
-    def fuse(self, imp, node, x, c, const_first):
-        return False
 
     def convert(self, imp, node):
         # SiLU as exported: Mul(x, Sigmoid(x)), either order

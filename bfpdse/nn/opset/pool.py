@@ -161,8 +161,6 @@ class Reduce(Op):
         axes = node.attrs["axes"]
         if 1 in axes:  # channels mixed: every output gets the worst
             s = s.worst(channels(shapes[node.output]))
-        elif not node.attrs["keepdims"] and any(a < 1 for a in axes):
-            s = s.worst(channels(shapes[node.output]))
         if node.attrs["kind"] != "sum":
             return s
         n = float(np.prod([in_shape[a - 1] for a in axes]))

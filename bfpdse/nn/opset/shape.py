@@ -251,7 +251,6 @@ def _worst_of(stats: list[Stats]) -> Stats:
 class Concat(Op):
     name = "concat"
     onnx = ("Concat",)
-    arity = None
 
     def convert(self, imp, node):
         names = [imp.act(node, i) for i in range(len(node.input))]
