@@ -23,7 +23,8 @@ _LAZY = {
             "component_prices",
             "dense_stats",
             "price",
-            "priced_bits",
+            "adc_bits_needed",
+            "converter_use",
             "tool_versions",
         ],
         "bfpdse.energy.model",
@@ -38,11 +39,12 @@ if TYPE_CHECKING:
         CostReport,
         LayerUse,
         active_planes,
+        adc_bits_needed,
         arrays_needed,
         component_prices,
+        converter_use,
         dense_stats,
         price,
-        priced_bits,
         tool_versions,
     )
     from bfpdse.energy.presets import Component
@@ -63,7 +65,8 @@ __all__ = [
     "converter",
     "dense_stats",
     "price",
-    "priced_bits",
+    "adc_bits_needed",
+    "converter_use",
     "search_share",
     "tool_versions",
 ]

@@ -22,12 +22,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from hwcomponents_adc import ADC
+from hwcomponents_library.library.isaac import IsaacADC
+from hwcomponents_library.library.timely import TimelyChargingComparator
 
 from bfpdse.energy.presets import (
     HWCOMPONENTS_ADC_SOURCE,
     ISAAC_ADC_NODE_NM,
     ISAAC_ADC_SOURCE,
     ISAAC_ADC_TABLE,
+    ISAAC_EXP_SOURCE,
     NEUROSIM_CYCLE_NS,
     NEUROSIM_SAR_COEFFS,
     NEUROSIM_SOURCE,
@@ -116,17 +119,75 @@ def _neurosim(bits: int, node_nm: float, throughput_hz: float) -> Converter:
     return Converter(bits, e, area, t_ns, False, source)
 
 
-_MODELS = {"default": _default, "isaac": _isaac, "neurosim": _neurosim}
+def _isaac_exp(bits: int, node_nm: float, throughput_hz: float) -> Converter:
+    # the library class scales its 8-bit, 32 nm figures by 2^(b - 8) and to the node itself
+    adc = IsaacADC(tech_node=node_nm * 1e-9, resolution=bits)
+    e, area = adc.convert().energy * PJ_PER_J, adc.area * UM2_PER_M2
+    return Converter(bits, e, area, 1e9 / throughput_hz, False, ISAAC_EXP_SOURCE)
+
+
+_MODELS = {
+    "default": _default,
+    "isaac": _isaac,
+    "isaac_exp": _isaac_exp,
+    "neurosim": _neurosim,
+}
+
+#: (bits, pJ, um2 or None) rows of a user's adc_table
+Table = tuple[tuple[int, float, float | None], ...]
+
+
+def _from_table(bits: int, node_nm: float, throughput_hz: float, table: Table) -> Converter:
+    rows = {b: (pj, um2) for b, pj, um2 in table}
+    if bits not in rows:
+        raise ValueError(
+            f"adc_table has no entry for {bits} bits (it has {', '.join(map(str, rows))}): "
+            f"this design's converters need {bits} bits"
+        )
+    pj, um2 = rows[bits]
+    source = f"energy.adc_table ({bits} b: {pj:g} pJ, as given)"
+    if um2 is None:
+        um2 = _default(bits, node_nm, throughput_hz).area_um2
+        source += "; area from hwcomponents-adc at the same bits, node and rate"
+    return Converter(bits, pj, um2, 1e9 / throughput_hz, False, source)
 
 
 @lru_cache(maxsize=256)
-def converter(bits: int, preset: str, node_nm: float, throughput_hz: float) -> Converter:
-    """The ADC of ``bits`` bits under ``preset`` at ``node_nm`` and ``throughput_hz`` samples/s."""
-    if preset not in _MODELS:
-        raise ValueError(f"preset={preset!r} is unknown: allowed {', '.join(_MODELS)}")
+def converter(
+    bits: int, preset: str, node_nm: float, throughput_hz: float, table: Table = ()
+) -> Converter:
+    """The ADC of ``bits`` bits under ``preset`` at ``node_nm`` and ``throughput_hz`` samples/s.
+
+    ``preset="table"`` reads ``table`` (``EnergyConfig.table_entries()``).
+    """
     if bits < 1:
         raise ValueError(f"bits={bits} must be >= 1")
+    if preset == "table":
+        return _from_table(int(bits), float(node_nm), float(throughput_hz), table)
+    if preset not in _MODELS:
+        raise ValueError(f"preset={preset!r} is unknown: allowed {', '.join(_MODELS)}, table")
     return _MODELS[preset](int(bits), float(node_nm), float(throughput_hz))
+
+
+@dataclass(frozen=True)
+class Comparator:
+    """One analog comparator of a flash window search: pJ per decision, um^2, provenance."""
+
+    energy_pj: float
+    area_um2: float
+    source: str
+
+
+@lru_cache(maxsize=16)
+def comparator(node_nm: float) -> Comparator:
+    """The flash search's comparator: TIMELY's charging comparator (hwcomponents-library)."""
+    unit = TimelyChargingComparator(tech_node=node_nm * 1e-9)
+    return Comparator(
+        unit.compare().energy * PJ_PER_J,
+        unit.area * UM2_PER_M2,
+        "TIMELY (Li et al., ISCA 2020) Table II charging comparator, 65 nm, via "
+        f"hwcomponents-library TimelyChargingComparator, scaled to {node_nm:g} nm",
+    )
 
 
 def cdac_share(n: int, cycles: int) -> float:

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-#: ADC models (presets.py and adc.py give their sources)
-PRESETS = ("default", "isaac", "neurosim")
+#: ADC models (presets.py and adc.py give their sources); ``table`` is the user's adc_table
+PRESETS = ("default", "isaac", "isaac_exp", "neurosim", "table")
+#: window-search architectures of range-aware converters (bfpdse.cim.adc.SEARCHES)
+SEARCHES = ("sequential", "binary", "flash")
 
 #: Priced components, in the order of the result columns energy_<component>_pj.
 #: Event of each (what one "pJ per event" of an override pays for):
@@ -53,6 +55,41 @@ def _in_range(name: str, value: Any, low: float, high: float, unit: str = "") ->
     return v
 
 
+def _table_bits(key: Any) -> int:
+    # YAML gives int keys; a table read back from JSON (a results row) gives digit strings
+    if isinstance(key, str) and key.isdigit():
+        key = int(key)
+    if isinstance(key, bool) or not isinstance(key, numbers.Integral) or not 1 <= key <= 32:
+        raise ValueError(f"adc_table has a key {key!r}: allowed bit counts 1 … 32")
+    return int(key)
+
+
+def _check_table(value: Any) -> dict[int, Any]:
+    """adc_table: bits -> pJ, or bits -> {pj: ..., um2: ...}; returned sorted, int keys."""
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            f"adc_table={value!r} must be a mapping bits -> pJ per conversion "
+            f"(or bits -> {{pj: ..., um2: ...}}), got {type(value).__name__}"
+        )
+    out: dict[int, Any] = {}
+    for key, entry in value.items():
+        bits = _table_bits(key)
+        fields = entry if isinstance(entry, Mapping) else {"pj": entry}
+        if set(fields) - {"pj", "um2"} or "pj" not in fields:
+            raise ValueError(
+                f"adc_table[{bits}]={entry!r}: give a number of pJ or {{pj: ..., um2: ...}}"
+            )
+        pj = _number(f"adc_table[{bits}].pj", fields["pj"])
+        um2 = fields.get("um2")
+        um2 = None if um2 is None else _number(f"adc_table[{bits}].um2", um2)
+        if pj < 0 or (um2 is not None and um2 < 0):
+            raise ValueError(f"adc_table[{bits}]={entry!r}: pJ and um2 must be >= 0")
+        out[bits] = pj if um2 is None else {"pj": pj, "um2": um2}
+    if not out:
+        raise ValueError("adc_table is empty: give pJ per conversion for each bit count used")
+    return dict(sorted(out.items()))
+
+
 def _check_overrides(value: Any) -> dict[str, float]:
     if not isinstance(value, Mapping):
         raise ValueError(
@@ -80,8 +117,17 @@ class EnergyConfig:
 
     - ``preset``: ADC model. ``default`` = hwcomponents-adc (Accelergy/CiMLoop fit to the
       Murmann survey), ``isaac`` = ISAAC's 32 nm SAR ADC with its resolution-scaled table,
-      ``neurosim`` = NeuroSim V1.4 SarADC formula. Digital and array components are the same for
-      every preset, so a preset sweep compares ADC models alone.
+      ``isaac_exp`` = hwcomponents-library's IsaacADC class (the 8-bit ISAAC ADC, energy and
+      area scaled by 2^(b - 8)), ``neurosim`` = NeuroSim V1.4 SarADC formula, ``table`` = the
+      user's ``adc_table``. Digital and array components are the same for every preset, so a
+      preset sweep compares ADC models alone.
+    - ``adc_table``: with ``preset: table``, bits -> pJ per full conversion, or bits -> {pj, um2}
+      (area per ADC; without it the default model's area), at the configured node, used as
+      given; it must hold every bit count a point's converters use.
+    - ``rar_search``, ``bfp_search``: how rar (per conversion) and bfp (per block) find their
+      window: ``sequential`` (rar: an F-bit SAR from the top stopping after F - k cycles; bfp:
+      F - b comparator cycles per block), ``binary`` (ceil(log2(F - b + 1)) comparator cycles,
+      then a b-bit conversion), ``flash`` (one cycle of F - b parallel comparators of their own).
     - ``tech_node_nm``: technology node, 7 … 130 nm (default 32, the node of ISAAC's figures);
       other figures are moved to it with hwcomponents' technology scaling.
     - ``adc_throughput_hz``: sample rate of one ADC (default 1.28e9: ISAAC's ADC converts the
@@ -111,10 +157,18 @@ class EnergyConfig:
     exponent_search_pj: float | None = None
     # kept out of the hash (a mapping is not hashable); equality still compares it
     overrides: Mapping[str, float] = field(default_factory=dict, hash=False)
+    rar_search: str = "sequential"
+    bfp_search: str = "sequential"
+    adc_table: Mapping[int, Any] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.preset, str) or self.preset not in PRESETS:
             raise ValueError(f"preset={self.preset!r} is unknown: allowed {', '.join(PRESETS)}")
+        for name in ("rar_search", "bfp_search"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in SEARCHES:
+                raise ValueError(f"{name}={value!r} is unknown: allowed {', '.join(SEARCHES)}")
+        self._check_adc_table()
         lo, hi = TECH_NODE_RANGE_NM
         _in_range("tech_node_nm", self.tech_node_nm, lo, hi, " nm")
         _in_range("adc_throughput_hz", self.adc_throughput_hz, *RATE_RANGE_HZ, " Hz")
@@ -142,6 +196,30 @@ class EnergyConfig:
             )
         object.__setattr__(self, "overrides", MappingProxyType(overrides))
 
+    def _check_adc_table(self) -> None:
+        if self.adc_table is None:
+            if self.preset == "table":
+                raise ValueError("preset='table' needs adc_table: bits -> pJ per conversion")
+            return
+        if self.preset != "table":
+            raise ValueError(
+                f"adc_table is given but preset={self.preset!r}: set preset: table to use it"
+            )
+        object.__setattr__(self, "adc_table", MappingProxyType(_check_table(self.adc_table)))
+
+    def table_entries(self) -> tuple[tuple[int, float, float | None], ...]:
+        """adc_table as sorted (bits, pJ, um2 or None) tuples (hashable); () without one."""
+        if self.adc_table is None:
+            return ()
+        return tuple(
+            (b, e["pj"], e["um2"]) if isinstance(e, Mapping) else (b, e, None)
+            for b, e in self.adc_table.items()
+        )
+
+    def search_for(self, search_key: str | None) -> str:
+        """The window search named by a scheme's ``search_key`` (sequential if None)."""
+        return getattr(self, search_key) if search_key else "sequential"
+
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
         # a MappingProxyType cannot be pickled: worker processes rebuild from plain values
         return (_from_dict, (self.to_dict(),))
@@ -163,6 +241,9 @@ class EnergyConfig:
             "rho": self.rho,
             "exponent_search_pj": self.exponent_search_pj,
             "overrides": dict(self.overrides),
+            "rar_search": self.rar_search,
+            "bfp_search": self.bfp_search,
+            "adc_table": None if self.adc_table is None else dict(self.adc_table),
         }
 
 

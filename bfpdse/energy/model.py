@@ -3,16 +3,18 @@
 Every event of CIMStats is priced once (docs/energy.md; the components and their events are
 listed in ``bfpdse.energy.config.COMPONENTS``):
 
-- adc: the converter that does the member conversions spans F bits for ``rar`` and ``ideal``
-  and b = min(adc_bits, F) bits for ``linear``, ``calibrated`` and ``bfp`` (a converter wider
-  than the range of partial sums buys nothing). ``rar`` stops after F - k cycles and pays the
-  share of a full F-bit conversion given in ``bfpdse.energy.adc``; every other conversion is a
-  full one.
-- exponent_search: one per bfp block, priced as F - b comparator cycles of an F-bit converter
-  (no sampling phase: the members' samples are reused) unless a per-block price is given.
+- adc: the converter the scheme implies (``ADCScheme.converter``, with the energy config's
+  window search) does the member conversions: F bits for ``ideal``, b = min(adc_bits, F) bits
+  otherwise (a converter wider than the range of partial sums buys nothing), except that ``rar``
+  with a sequential search is an F-bit SAR that stops after F - k cycles and pays the share of
+  a full F-bit conversion given in ``bfpdse.energy.adc``. Every other conversion is a full one.
+- exponent_search: one per window search (a bfp block; a rar conversion unless sequential).
+  sequential and binary searches are priced as their comparator cycles on the F-bit converter
+  (no sampling phase: the members' samples are reused); a flash search as one decision of each
+  of its F - b comparators; a per-search price in the energy config replaces both.
 - array: per word-line drive, one read of each of the N * S * columns_per_weight cells it
   drives; dac: one word-line drive; sample_hold and shift_add: one per conversion;
-  bfp_logic: one per conversion for ``rar`` and ``bfp``.
+  bfp_logic: one per conversion for range-aware schemes (``rar`` and ``bfp``).
 
 Skipped input planes cost nothing (docs/spec.md "Counting"): the counts after skipping are
 priced; the dense counts are only reported.
@@ -31,16 +33,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bfpdse.cim import CIMStats
+from bfpdse.cim.adc import ConverterUse, get_scheme
 from bfpdse.cim.stats import MAX_WINDOW
-from bfpdse.energy.adc import Converter, conversion_share, converter, search_share
+from bfpdse.energy.adc import Converter, comparator, conversion_share, converter, search_share
 from bfpdse.energy.config import COMPONENTS, EnergyConfig
 from bfpdse.energy.presets import Component, digital_components
 
 if TYPE_CHECKING:  # only for hints: pricing reads CIMConfig's fields and properties
     from bfpdse.cim import CIMConfig
 
-#: schemes whose outputs pass through leading-one detect / shift / exponent logic
-BFP_SCHEMES = ("rar", "bfp")
 #: distributions whose version a result row records
 VERSIONED = ("hwcomponents", "hwcomponents-adc", "hwcomponents-library")
 
@@ -67,19 +68,18 @@ class LayerUse:
     groups: int = 1
 
 
-def priced_bits(cim: CIMConfig) -> int:
-    """Bits of the converter that does the member conversions: F for rar/ideal, else min(b, F)."""
-    full = cim.full_bits
-    if cim.adc in ("rar", "ideal"):
-        return full
-    return min(cim.adc_bits, full)
+def converter_use(cim: CIMConfig, energy: EnergyConfig) -> ConverterUse:
+    """The converter the design's scheme implies under the energy config's window search."""
+    scheme = get_scheme(cim.adc)
+    return scheme.converter(cim, energy.search_for(scheme.search_key))
 
 
-def search_cycles(cim: CIMConfig) -> int:
-    """Comparator cycles of one bfp exponent search: F - b (0 when b >= F or not bfp)."""
-    if cim.adc != "bfp":
-        return 0
-    return max(0, cim.full_bits - cim.adc_bits)
+def adc_bits_needed(cim: CIMConfig, energy: EnergyConfig) -> tuple[int, ...]:
+    """Bit counts of the converters pricing this design uses (what an adc_table must hold)."""
+    use = converter_use(cim, energy)
+    cycle_priced = use.search_cycles > 0 and use.search != "flash" and energy.search_pj() is None
+    full = use.early_stop or cycle_priced
+    return tuple(sorted({use.bits, cim.full_bits} if full else {use.bits}))
 
 
 def _columns(layer: LayerUse, cim: CIMConfig) -> int:
@@ -116,42 +116,68 @@ def tool_versions() -> dict[str, str]:
 class _Prices:
     """Everything priced for one (cim, energy) pair: converters and per-event components."""
 
+    use: ConverterUse  # what the scheme asks of its converter
     main: Converter  # does the member conversions
-    full: Converter  # F-bit converter (exponent search)
+    full: Converter | None  # F-bit converter (early stop, cycle-priced searches), if used
     adc_pj: float  # full conversion energy of ``main`` (after overrides)
     full_adc_pj: float  # full conversion energy of ``full`` (after overrides)
-    search_pj: float  # per bfp block
-    search_is_cycles: bool
+    search_pj: float  # per window search
+    search_is_cycles: bool  # the search is priced (and timed) as converter cycles
     parts: dict[str, Component]
+
+    @property
+    def cycle_ns(self) -> float:
+        """One comparator cycle of the F-bit converter: its conversion time / (F + 1)."""
+        assert self.full is not None
+        return self.full.conversion_ns / (self.full.bits + 1)
+
+
+def _search_price(
+    use: ConverterUse, cim: CIMConfig, energy: EnergyConfig, full_adc_pj: float
+) -> tuple[float, float, str]:
+    """pJ per window search, comparator area per ADC (um^2) and the source of both."""
+    node, f = float(energy.tech_node_nm), cim.full_bits
+    if use.search == "flash":
+        cmp = comparator(node)
+        pj, area = use.comparators * cmp.energy_pj, use.comparators * cmp.area_um2
+        source = f"{use.comparators} comparators (F - b), one decision each; {cmp.source}"
+    else:
+        pj, area = full_adc_pj * search_share(f, use.search_cycles, energy.rho), 0.0
+        source = (
+            f"{use.search_cycles} comparator cycles of a {f}-bit converter "
+            f"({use.search or 'no'} search, docs/energy.md, estimate)"
+        )
+    given = energy.search_pj()
+    if given is not None:
+        pj, source = given, "given per search (energy config); area: " + source
+    return pj, area, source
 
 
 def _prices(cim: CIMConfig, energy: EnergyConfig) -> _Prices:
     node = float(energy.tech_node_nm)
     thr = float(energy.adc_throughput_hz)
-    main = converter(priced_bits(cim), energy.preset, node, thr)
-    full = converter(cim.full_bits, energy.preset, node, thr)
+    table = energy.table_entries()
+    use = converter_use(cim, energy)
+    main = converter(use.bits, energy.preset, node, thr, table)
+    needs_full = max(adc_bits_needed(cim, energy)) > use.bits
+    full = converter(cim.full_bits, energy.preset, node, thr, table) if needs_full else None
+    full = main if use.bits == cim.full_bits else full
     over = energy.overrides
     adc_pj = over.get("adc", main.energy_pj)
-    full_adc_pj = over.get("adc", full.energy_pj)
-    given = energy.search_pj()
-    cycles = search_cycles(cim)
-    if given is not None:
-        search_pj, search_source = given, "given per block (energy config)"
-    else:
-        search_pj = full_adc_pj * search_share(cim.full_bits, cycles, energy.rho)
-        search_source = (
-            f"{cycles} comparator cycles of a {cim.full_bits}-bit converter "
-            "(F - b, docs/energy.md, estimate)"
-        )
+    full_adc_pj = over.get("adc", full.energy_pj) if full is not None else 0.0
+    search_pj, search_area, search_source = _search_price(use, cim, energy, full_adc_pj)
     parts = digital_components(cim.dac_bits, node)
     parts["adc"] = Component("adc", main.energy_pj, main.area_um2, node, main.source)
-    parts["exponent_search"] = Component("exponent_search", search_pj, 0.0, node, search_source)
+    parts["exponent_search"] = Component(
+        "exponent_search", search_pj, search_area, node, search_source
+    )
     for name, pj in over.items():
         if name != "exponent_search":
             old = parts[name]
             parts[name] = Component(name, pj, old.area_um2, node, "override (energy config)")
     parts = {name: parts[name] for name in COMPONENTS}
-    return _Prices(main, full, adc_pj, full_adc_pj, search_pj, given is None, parts)
+    cycles = energy.search_pj() is None and use.search != "flash"
+    return _Prices(use, main, full, adc_pj, full_adc_pj, search_pj, cycles, parts)
 
 
 def component_prices(cim: CIMConfig, energy: EnergyConfig) -> dict[str, Component]:
@@ -159,8 +185,8 @@ def component_prices(cim: CIMConfig, energy: EnergyConfig) -> dict[str, Componen
     return _prices(cim, energy).parts
 
 
-def _rar_adc_pj(s: CIMStats, cim: CIMConfig, rho: float, full_pj: float) -> float:
-    """rar conversions on the F-bit converter, c = F - k cycles each."""
+def _early_stop_adc_pj(s: CIMStats, cim: CIMConfig, rho: float, full_pj: float) -> float:
+    """Conversions on an F-bit SAR that stops after c = F - k cycles (rar, sequential)."""
     f = cim.full_bits
     if rho == 1.0:
         # linear in cycles, so the totals are exact
@@ -168,8 +194,9 @@ def _rar_adc_pj(s: CIMStats, cim: CIMConfig, rho: float, full_pj: float) -> floa
     hist = np.asarray(s.window_hist, dtype=np.int64)
     if int(hist.sum()) != s.conversions:
         raise ValueError(
-            f"rho={rho} < 1 prices rar by window, but stats.window_hist sums to {int(hist.sum())}"
-            f" and not to conversions={s.conversions}: give the per-window histogram"
+            f"rho={rho} < 1 prices an early-stopping SAR by window, but stats.window_hist sums "
+            f"to {int(hist.sum())} and not to conversions={s.conversions}: give the per-window "
+            "histogram"
         )
     share = sum(int(c) * conversion_share(f, f - k, rho) for k, c in enumerate(hist) if c)
     return full_pj * share
@@ -179,19 +206,20 @@ def _layer_energy(layer: LayerUse, cim: CIMConfig, rho: float, p: _Prices) -> di
     """pJ per component for one layer (totals over its inferences)."""
     s = layer.stats
     pj = {name: part.pj_per_event for name, part in p.parts.items()}
-    if cim.adc == "rar":
-        adc = _rar_adc_pj(s, cim, rho, p.full_adc_pj)
+    if p.use.early_stop:
+        adc = _early_stop_adc_pj(s, cim, rho, p.adc_pj)
     else:
         adc = s.conversions * p.adc_pj
     cells = s.wordline_drives * _columns(layer, cim)
+    range_aware = get_scheme(cim.adc).range_aware
     return {
         "adc": adc,
         "array": cells * pj["array"],
         "dac": s.wordline_drives * pj["dac"],
         "sample_hold": s.conversions * pj["sample_hold"],
         "shift_add": s.conversions * pj["shift_add"],
-        "bfp_logic": s.conversions * pj["bfp_logic"] if cim.adc in BFP_SCHEMES else 0.0,
-        "exponent_search": s.blocks * p.search_pj if cim.adc == "bfp" else 0.0,
+        "bfp_logic": s.conversions * pj["bfp_logic"] if range_aware else 0.0,
+        "exponent_search": p.use.searches(s) * p.search_pj,
     }
 
 
@@ -200,14 +228,15 @@ def _layer_latency_ns(layer: LayerUse, cim: CIMConfig, energy: EnergyConfig, p: 
     s = layer.stats
     tiles = layer.groups * _ceil_div(layer.k, cim.rows)  # all row tiles of all groups at once
     array_ns = s.input_cycles / tiles * 1e9 / energy.freq_hz
-    if cim.adc == "rar":
-        f = cim.full_bits
-        adc_ns = p.full.conversion_ns * (s.adc_bit_cycles + s.conversions) / (f + 1)
+    use = p.use
+    if use.early_stop:
+        adc_ns = p.main.conversion_ns * (s.adc_bit_cycles + s.conversions) / (use.bits + 1)
     else:
         adc_ns = p.main.conversion_ns * s.conversions
-    if cim.adc == "bfp" and p.search_is_cycles:
-        f = cim.full_bits
-        adc_ns += p.full.conversion_ns * s.blocks * search_cycles(cim) / (f + 1)
+    if use.search == "flash":  # one cycle of the comparators per search
+        adc_ns += p.main.conversion_ns / (use.bits + 1) * use.searches(s)
+    elif p.search_is_cycles and use.searches(s):
+        adc_ns += p.cycle_ns * use.searches(s) * use.search_cycles
     adcs = active_adcs(layer, cim, energy.cols_per_adc)
     return max(array_ns, adc_ns / adcs)
 
@@ -309,8 +338,9 @@ def _areas_mm2(
         "dac": arrays * cim.rows,
         "sample_hold": arrays * cim.cols,
         "shift_add": adcs,
-        "bfp_logic": adcs if cim.adc in BFP_SCHEMES else 0,
-        "exponent_search": 0,  # runs on an ADC of the array: no area of its own
+        "bfp_logic": adcs if get_scheme(cim.adc).range_aware else 0,
+        # a flash search's comparators sit beside each ADC; other searches reuse the ADC
+        "exponent_search": adcs,
     }
     area = {name: count[name] * p.parts[name].area_um2 * 1e-6 for name in COMPONENTS}
     area["adc"] = adcs * p.main.area_um2 * 1e-6
@@ -342,10 +372,10 @@ def price(
     per_layer = {layer.name: _layer_energy(layer, cim, energy.rho, p) for layer in layers}
     total = {name: math.fsum(e[name] for e in per_layer.values()) for name in COMPONENTS}
     stats = sum((layer.stats for layer in layers), CIMStats())
-    extra = search_cycles(cim) if p.search_is_cycles else 0
+    use = p.use
+    extra = use.search_cycles if p.search_is_cycles or use.search == "flash" else 0
     latency = math.fsum(_layer_latency_ns(layer, cim, energy, p) for layer in layers)
-    searched = cim.adc == "bfp" and p.search_is_cycles and search_cycles(cim) > 0
-    extrapolated = p.main.extrapolated or (searched and p.full.extrapolated)
+    extrapolated = p.main.extrapolated or (p.full is not None and p.full.extrapolated)
     n = inferences
     return CostReport(
         inferences=n,
@@ -354,8 +384,8 @@ def price(
         macs=sum(layer.vectors * layer.k * layer.n * layer.groups for layer in layers) / n,
         conversions=stats.conversions / n,
         conversions_dense=stats.conversions_dense / n,
-        adc_cycles=(stats.adc_bit_cycles + stats.blocks * extra) / n,
-        adc_cycles_dense=(stats.adc_bit_cycles_dense + stats.blocks_dense * extra) / n,
+        adc_cycles=(use.member_cycles(stats) + use.searches(stats) * extra) / n,
+        adc_cycles_dense=(use.member_cycles_dense(stats) + use.searches_dense(stats) * extra) / n,
         latency_ns=latency / n,
         area_by_component_mm2=_areas_mm2(layers, cim, energy, p),
         adc_bits_priced=p.main.bits,
@@ -408,15 +438,14 @@ def dense_stats(k: int, n: int, vectors: int, cim: CIMConfig) -> CIMStats:
     per_cycle = cim.n_slices * cim.n_polarities * n
     conv_dense = vectors * tiles * planes * per_cycle
     conv = vectors * tiles * active * per_cycle
-    f, b = cim.full_bits, cim.adc_bits
+    scheme = get_scheme(cim.adc)
     # as crossbar_mvm counts them: F for ideal, F - k for rar, b otherwise
-    cycles = {"ideal": f, "rar": min(b, f)}.get(cim.adc, b)
-    skipped_cycles = f if cim.adc == "rar" else cycles
+    cycles, window, skipped_cycles = scheme.dense_cycles(cim)
     blocks_per_cycle = 0
-    if cim.adc == "bfp":
-        blocks_per_cycle = cim.n_slices * cim.n_polarities * _ceil_div(n, cim.block)
+    if scheme.search_per == "block":
+        blocks_per_cycle = cim.n_slices * cim.n_polarities * _ceil_div(n, scheme.block(cim))
     hist = np.zeros(MAX_WINDOW + 1, dtype=np.int64)
-    hist[0 if cim.adc == "ideal" else max(0, f - cim.adc_bits)] = conv
+    hist[window] = conv
     return CIMStats(
         vectors=vectors,
         macs=vectors * k * n,

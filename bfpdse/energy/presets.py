@@ -75,6 +75,11 @@ ISAAC_ADC_SOURCE = (
     "resolution-scaled after Saberi et al. 2011, table from hwcomponents-library isaac.py"
 )
 
+ISAAC_EXP_SOURCE = (
+    "hwcomponents-library IsaacADC (ISAAC's 8-bit ADC, 1.67 pJ and 1200 um^2 at 32 nm, "
+    "energy and area scaled by 2^(b - 8) and to the node by the library)"
+)
+
 #: NeuroSim preset: DNN_NeuroSim V1.4 SarADC.cpp, low-power roadmap: per column
 #: P = (a * N + b) uW, one conversion takes (N + 1) cycles of 1 ns. node -> (a, b).
 NEUROSIM_SAR_COEFFS: dict[float, tuple[float, float]] = {

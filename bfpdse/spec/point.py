@@ -13,8 +13,9 @@ import difflib
 import hashlib
 import importlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -29,12 +30,7 @@ SECTIONS = {
     "cim": "bfpdse.cim:CIMConfig",
     "quant": "bfpdse.nn.quantize:QuantConfig",
     "energy": "bfpdse.energy:EnergyConfig",
-    "noise": "bfpdse.cim.noise:NoiseConfig",
 }
-
-#: sections whose fields at their default value are left out of point_id, so that the ids of
-#: points made before the section existed stay valid (every noise.* default is "no noise")
-ID_OMITS_DEFAULTS = ("noise",)
 
 #: top-level settings and their defaults
 TOP_DEFAULTS: dict[str, Any] = {
@@ -44,20 +40,58 @@ TOP_DEFAULTS: dict[str, Any] = {
     "seed": 0,
 }
 
-#: settings that matter only when another setting has one of some values: key -> its conditions
-#: (other key, values); a key applies when any condition holds and elsewhere collapses to None,
-#: so that sweeping it does not multiply the work
-RELEVANT_WHEN: dict[str, tuple[tuple[str, frozenset[Any]], ...]] = {
-    "cim.block": (("cim.adc", frozenset({"bfp"})),),
-    "cim.adc_bits": (("cim.adc", frozenset({"linear", "calibrated", "rar", "bfp"})),),
-    "quant.sigmas": (("quant.act_scales", frozenset({"bn"})),),
-    "quant.percentile": (("quant.act_scales", frozenset({"calibrate"})),),
-    # calibration images serve both the activation scales and the calibrated ADC's windows
-    "quant.calib_samples": (
-        ("quant.act_scales", frozenset({"calibrate"})),
-        ("cim.adc", frozenset({"calibrated"})),
-    ),
-}
+
+def _collapse_rules() -> dict[str, tuple[tuple[str, frozenset[Any]], ...]]:
+    """Settings that matter only when another setting has one of some values.
+
+    The ADC-related rules come from the registered schemes' traits (bfpdse.cim.adc), so a new
+    scheme brings its own.
+    """
+    from bfpdse.cim.adc import scheme_names
+
+    return _rules_for(scheme_names())
+
+
+@lru_cache(maxsize=8)
+def _rules_for(schemes: tuple[str, ...]) -> dict[str, tuple[tuple[str, frozenset[Any]], ...]]:
+    from bfpdse.cim.adc import schemes_where
+
+    return {
+        "cim.block": (("cim.adc", schemes_where(lambda s: s.uses_block)),),
+        "cim.adc_bits": (("cim.adc", schemes_where(lambda s: s.uses_bits)),),
+        "quant.sigmas": (("quant.act_scales", frozenset({"bn"})),),
+        "quant.percentile": (("quant.act_scales", frozenset({"calibrate"})),),
+        # calibration images serve both the activation scales and the calibrated ADC's windows
+        "quant.calib_samples": (
+            ("quant.act_scales", frozenset({"calibrate"})),
+            ("cim.adc", schemes_where(lambda s: s.needs_window)),
+        ),
+        "energy.rar_search": (("cim.adc", schemes_where(lambda s: s.search_key == "rar_search")),),
+        "energy.bfp_search": (("cim.adc", schemes_where(lambda s: s.search_key == "bfp_search")),),
+        "energy.adc_table": (("energy.preset", frozenset({"table"})),),
+    }
+
+
+class _Rules(Mapping[str, tuple[tuple[str, frozenset[Any]], ...]]):
+    """A read-only view of ``_collapse_rules()``, rebuilt on each use (schemes register late)."""
+
+    def __getitem__(self, key: str) -> tuple[tuple[str, frozenset[Any]], ...]:
+        return _collapse_rules()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_collapse_rules())
+
+    def __len__(self) -> int:
+        return len(_collapse_rules())
+
+
+#: key -> its conditions (other key, values); a key applies when any condition holds and
+#: elsewhere collapses to None, so that sweeping it does not multiply the work
+RELEVANT_WHEN: Mapping[str, tuple[tuple[str, frozenset[Any]], ...]] = _Rules()
+
+#: settings added after results were shipped: left out of point_id at their default (or
+#: collapsed to None), so the ids of older points stay valid
+ID_OMITS_DEFAULT_KEYS = ("energy.rar_search", "energy.bfp_search", "energy.adc_table")
 
 
 def applies(key: str, value_of: Callable[[str], Any]) -> bool:
@@ -130,7 +164,6 @@ class Point:
     cim: Any
     quant: Any
     energy: Any
-    noise: Any
 
     def settings(self) -> dict[str, Any]:
         """Flat, canonical dotted settings; settings that do not apply are None."""
@@ -150,11 +183,9 @@ class Point:
     def point_id(self) -> str:
         """Content hash of the canonical settings: equal points share an id."""
         flat = self.settings()
-        for section in ID_OMITS_DEFAULTS:
-            for f in dataclasses.fields(section_class(section)):
-                key = f"{section}.{f.name}"
-                if flat[key] == f.default:
-                    del flat[key]
+        for key in ID_OMITS_DEFAULT_KEYS:
+            if flat[key] is None or flat[key] == _field_default(*key.split(".", 1)):
+                del flat[key]
         text = json.dumps(flat, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -38,7 +38,7 @@ def test_overrides_are_copied_and_read_only() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [
-        ({"preset": "cacti"}, ["preset", "'cacti'", "default, isaac, neurosim"]),
+        ({"preset": "cacti"}, ["preset", "'cacti'", "default, isaac, isaac_exp, neurosim, table"]),
         ({"preset": 1}, ["preset", "1", "default"]),
         ({"tech_node_nm": 3}, ["tech_node_nm", "3", "7 … 130"]),
         ({"tech_node_nm": 500}, ["tech_node_nm", "500", "7 … 130"]),
