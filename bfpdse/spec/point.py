@@ -30,7 +30,12 @@ SECTIONS = {
     "cim": "bfpdse.cim:CIMConfig",
     "quant": "bfpdse.nn.quantize:QuantConfig",
     "energy": "bfpdse.energy:EnergyConfig",
+    "noise": "bfpdse.cim.noise:NoiseConfig",
 }
+
+#: sections whose fields at their default value are left out of point_id, so that the ids of
+#: points made before the section existed stay valid (every noise.* default is "no noise")
+ID_OMITS_DEFAULTS = ("noise",)
 
 #: top-level settings and their defaults
 TOP_DEFAULTS: dict[str, Any] = {
@@ -164,6 +169,7 @@ class Point:
     cim: Any
     quant: Any
     energy: Any
+    noise: Any
 
     def settings(self) -> dict[str, Any]:
         """Flat, canonical dotted settings; settings that do not apply are None."""
@@ -183,6 +189,11 @@ class Point:
     def point_id(self) -> str:
         """Content hash of the canonical settings: equal points share an id."""
         flat = self.settings()
+        for section in ID_OMITS_DEFAULTS:
+            for f in dataclasses.fields(section_class(section)):
+                key = f"{section}.{f.name}"
+                if flat[key] == f.default:
+                    del flat[key]
         for key in ID_OMITS_DEFAULT_KEYS:
             if flat[key] is None or flat[key] == _field_default(*key.split(".", 1)):
                 del flat[key]

@@ -1,0 +1,367 @@
+"""Numba kernels of the noisy crossbar path (docs/spec.md, "Noise"); the checks live in noise.py.
+
+``noisy_tiles`` is the parallel driver: ``prange`` over (output chunk, vector chunk) tasks, each
+owning a disjoint block of ``y``, like the exact driver in ``kernels.py`` (which this module does
+not touch). Partial sums come from lookup tables of cell levels ("four Russians": the rows of a
+tile in groups of ``gs``, one table row per group pattern), in int8 when the levels are the exact
+integers and in float when they carry programming variation. Every partial sum is then an analog
+value a = sum + ADC offset + sigma * z, with z a standard normal drawn from a counter-based hash
+of the conversion's global key, and the ADC scheme acts on a as a converter would.
+
+Determinism: each output is computed inside one task, its float sums in a fixed order, and the
+noise of a conversion depends only on its key, so results do not depend on the thread count,
+the chunking or the batch. The codes are integers and their sum over planes and slices is exact.
+
+Lanes: column ``j*U + sp*NB + beta`` of a task holds output ``n0 + beta*B + j`` of slice/polarity
+``sp`` (U = SP*NB, NB = blocks in the chunk, B = 1 except for bfp), as in ``kernels.py``: the B
+members of a bfp block sit U lanes apart. Chunks start at multiples of 4B, so four consecutive
+lanes (outputs B apart) form one hash group wherever the chunk boundaries fall.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from bfpdse.cim.adc import BFP, RAR
+from bfpdse.cim.jit import bits_float, float_bits, njit, njit_parallel
+
+#: a task's counters: saturated, rounded to zero, conversions, then windows k >= kk (kk = 1 ..)
+ST_SAT, ST_RZ, ST_CONV, ST_K = 0, 1, 2, 3
+N_STAT = ST_K + 33
+
+#: the standard normal is read from a table of this many equiprobable quantiles (top hash bits)
+NORMAL_BITS = 12
+
+_M1 = np.uint64(0xFF51AFD7ED558CCD)
+_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+_S33 = np.uint64(33)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MASK = np.uint64((1 << NORMAL_BITS) - 1)
+
+
+@njit
+def mix64(h):
+    """MurmurHash3's 64-bit finalizer: a bijection of uint64 with full avalanche."""
+    h = np.uint64(h)
+    h ^= h >> _S33
+    h *= _M1
+    h ^= h >> _S33
+    h *= _M2
+    h ^= h >> _S33
+    return h
+
+
+@njit
+def chain(h, v):
+    """The key h extended by the integer v (v >= 0)."""
+    return mix64(np.uint64(h) ^ (np.uint64(v) * _GOLDEN + np.uint64(1)))
+
+
+@njit_parallel
+def plane_patterns(xu, rows, d, gs, pat, nz, s2):
+    """Group patterns of every (vector, tile, plane), and the sum of squared digits per plane.
+
+    xu: (M, K) int64 non-negative plane source. pat: (M, T, P, G) out, the pattern of group g
+    being the d-bit digits of its gs rows; nz: (M, T, P) uint8 out, 1 if the plane has a nonzero
+    digit over the tile; s2: (M, T, P) int64 out, sum of digit^2 (read noise's variance).
+    """
+    M, K = xu.shape
+    _, T, P, G = pat.shape
+    mask = (np.int64(1) << d) - 1
+    for m in prange(M):
+        for t in range(T):
+            k0 = t * rows
+            rt = min(rows, K - k0)
+            for i in range(P):
+                s2[m, t, i] = 0
+                for g in range(G):
+                    pat[m, t, i, g] = 0
+            for r in range(rt):
+                v = xu[m, k0 + r]
+                if v == 0:
+                    continue
+                g = r // gs
+                sh = (r % gs) * d
+                for i in range(P):
+                    dig = (v >> (i * d)) & mask
+                    if dig:
+                        pat[m, t, i, g] = pat[m, t, i, g] | (dig << sh)
+                        s2[m, t, i] += dig * dig
+            for i in range(P):
+                nz[m, t, i] = 1 if s2[m, t, i] > 0 else 0
+
+
+@njit
+def _gather(src, k0, n0, nlen, block, out):
+    """out[r, j*U + sp*NB + beta] = src[k0 + r, sp, n0 + beta*block + j]; rows past K are zero."""
+    K, SP, _ = src.shape
+    NB = nlen // block
+    U = SP * NB
+    for r in range(out.shape[0]):
+        k = k0 + r
+        for j in range(block):
+            for sp in range(SP):
+                base = j * U + sp * NB
+                for beta in range(NB):
+                    out[r, base + beta] = src[k, sp, n0 + beta * block + j] if k < K else 0
+
+
+@njit
+def _build_table(wt, gs, d, L, table):
+    """table[g, pat, :L] = sum over the group's rows r of digit_r(pat) * wt[g*gs + r, :L]."""
+    G, npat, _ = table.shape
+    mask = (1 << d) - 1
+    for g in range(G):
+        for q in range(L):
+            table[g, 0, q] = 0
+        for pt in range(1, npat):
+            r = 0
+            while ((pt >> (r * d)) & mask) == 0:
+                r += 1
+            src = pt - (1 << (r * d))
+            row = g * gs + r
+            for q in range(L):
+                table[g, pt, q] = table[g, src, q] + wt[row, q]
+
+
+@njit
+def _sum_table(table, pg, L, acc):
+    """acc[:L] = sum over groups g of table[g, pg[g], :L], four groups per pass, fixed order."""
+    G = pg.shape[0]
+    for q in range(L):
+        acc[q] = 0
+    for g in range(0, G - G % 4, 4):
+        p0, p1, p2, p3 = pg[g], pg[g + 1], pg[g + 2], pg[g + 3]
+        if p0 | p1 | p2 | p3:
+            for q in range(L):
+                acc[q] += (table[g, p0, q] + table[g + 1, p1, q]) + (
+                    table[g + 2, p2, q] + table[g + 3, p3, q]
+                )
+    for g in range(G - G % 4, G):
+        pt = pg[g]
+        if pt != 0:
+            for q in range(L):
+                acc[q] += table[g, pt, q]
+
+
+@njit
+def _sum_direct(wt, pg, L, acc):
+    """acc[:L] = sum over rows r of digit_r * wt[r, :L] (one row per group, large dac_bits)."""
+    for q in range(L):
+        acc[q] = 0
+    for r in range(pg.shape[0]):
+        v = pg[r]
+        if v != 0:
+            for q in range(L):
+                acc[q] += v * wt[r, q]
+
+
+@njit
+def _normals(L, hb, gkey, normal, z):
+    """z[q] = a standard normal per lane from the hash of (plane key hb, lane group gkey).
+
+    Lanes 4r … 4r + 3 are outputs n … n + 3 (n a multiple of 4) of one slice and share one
+    64-bit hash, each reading its own 16-bit field: one hash per four conversions.
+    """
+    for r in range(L // 4):
+        hsh = mix64(hb + gkey[4 * r])
+        for j in range(4):
+            z[4 * r + j] = normal[(hsh >> np.uint64(16 * j)) & _MASK]
+
+
+@njit
+def _adc_fixed(acc, offl, z, sc, L, signed, valid, kf, h, cmax, pwi, ybuf, mag):
+    """ideal / linear / calibrated on a = acc + offset + sc * z: code min(floor(|a| / 2^k + h),
+    cmax), with the sign of a (balanced) or from max(a, 0); adds pwi * q into ybuf.
+    """
+    step = bits_float(np.int32((127 + kf) << 23))
+    inv = bits_float(np.int32((127 - kf) << 23))
+    for q in range(L):
+        a = np.float32(acc[q]) + offl[q] + sc * z[q]
+        m = (abs(a) if signed else max(a, np.float32(0.0))) * valid[q]
+        mag[q] = m
+        c = min(np.floor(m * inv + h), cmax) * step
+        ybuf[q] += np.float64(pwi) * np.float64(-c if a < 0 else c)
+
+
+@njit
+def _adc_rar(acc, offl, z, sc, L, signed, valid, b, kmax, h, cmax, pwi, ybuf, mag, kl):
+    """rar on the analog value: its window from the leading one of |a| (float exponent of
+    |a| * 2^(1 - b), floored at 2^0, capped at kmax = F - b), then the rounded code.
+    """
+    s = np.float32(1.0) / np.float32(np.int64(1) << (b - 1))
+    for q in range(L):
+        a = np.float32(acc[q]) + offl[q] + sc * z[q]
+        m = (abs(a) if signed else max(a, np.float32(0.0))) * valid[q]
+        mag[q] = m
+        k = min(kmax, (max(float_bits(m * s) & 0x7F800000, 0x3F800000) >> 23) - 127)
+        kl[q] = k
+        c = min(np.floor(m * bits_float(np.int32((127 - k) << 23)) + h), cmax)
+        c = c * bits_float(np.int32((127 + k) << 23))
+        ybuf[q] += np.float64(pwi) * np.float64(-c if a < 0 else c)
+
+
+@njit
+def _adc_bfp(acc, offl, z, sc, L, signed, valid, b, kmax, block, h, cmax, pwi, ybuf, mag,
+             kl, neg, kb):  # fmt: skip
+    """bfp on the analog values: block u (lanes u, u + U, ...) takes the window of its largest
+    |a| (padding lanes read 0), then every member's rounded code.
+    """
+    s = np.float32(1.0) / np.float32(np.int64(1) << (b - 1))
+    U = L // block
+    for q in range(L):
+        a = np.float32(acc[q]) + offl[q] + sc * z[q]
+        mag[q] = (abs(a) if signed else max(a, np.float32(0.0))) * valid[q]
+        neg[q] = a < 0
+    for u in range(U):
+        kb[u] = 0
+    for j in range(block):
+        for u in range(U):
+            e = max(float_bits(mag[j * U + u] * s) & 0x7F800000, 0x3F800000)
+            kb[u] = max(kb[u], min(kmax, (e >> 23) - 127))
+    for j in range(block):
+        off = j * U
+        for u in range(U):
+            k = kb[u]
+            q = off + u
+            kl[q] = k
+            c = min(np.floor(mag[q] * bits_float(np.int32((127 - k) << 23)) + h), cmax)
+            c = c * bits_float(np.int32((127 + k) << 23))
+            ybuf[q] += np.float64(pwi) * np.float64(-c if neg[q] else c)
+
+
+@njit
+def _count(mag, kl, L, fixed, kf, h, cmax, valid, kmax, st):
+    """Saturated codes (fixed windows), |a| >= 1/2 read as 0, and the windows k >= kk."""
+    sat = 0
+    rz = 0
+    if fixed:
+        inv = bits_float(np.int32((127 - kf) << 23))
+        for q in range(L):
+            raw = np.floor(mag[q] * inv + h)
+            sat += raw > cmax
+            rz += (raw == 0.0) & (mag[q] >= 0.5)
+    else:
+        for q in range(L):
+            raw = np.floor(mag[q] * bits_float(np.int32((127 - kl[q]) << 23)) + h)
+            rz += (raw == 0.0) & (mag[q] >= 0.5)
+        for kk in range(1, kmax + 1):
+            c = 0
+            for q in range(L):
+                c += (kl[q] >= kk) & (valid[q] > 0)
+            st[ST_K + kk - 1] += c
+    st[ST_SAT] += sat
+    st[ST_RZ] += rz
+
+
+@njit
+def _flush(ybuf, block, SP, NB, spw, y, m, n0, N):
+    """y[m, n0 + beta*B + j] += sum over slices of spw[sp] * ybuf[j*U + sp*NB + beta]."""
+    U = SP * NB
+    for j in range(block):
+        for beta in range(NB):
+            n = n0 + beta * block + j
+            if n < N:
+                tot = 0.0
+                for sp in range(SP):
+                    tot += np.float64(spw[sp]) * ybuf[j * U + sp * NB + beta]
+                y[m, n] += np.int64(tot)
+
+
+@njit_parallel
+def noisy_tiles(
+    pat, nz, s2, wsl, acc0, spw, pw, off, rows, gs, d, use_table, kind, kf, b, kmax, cmax,
+    block, nearest, signed, var_adc, var_read, key, row0, normal, nc, mc, want_stats, y, stats,
+):  # fmt: skip
+    """Parallel driver over (output chunk, vector chunk) tasks; see the module docstring.
+
+    pat, nz, s2: from ``plane_patterns``. wsl: (K, SP, Np) cell levels per row, lane and output
+    (int8 exact levels or float with variation; signed differences for balanced), Np = N rounded
+    up to a multiple of ``block``; acc0: an empty array of the sums' dtype. spw, pw: slice and
+    plane weights. off: (T, SP, Np) ADC offsets. kind: the scheme; kf: its fixed window (-1 for
+    rar, bfp); cmax: the largest code. var_adc, var_read: the thermal variance and the read
+    variance per unit of s2. key: the layer's uint64 key; row0: the global index of vector 0.
+    normal: the table of standard normal quantiles. y (M, N) int64 accumulates; stats
+    (tasks, N_STAT) int64 with want_stats.
+    """
+    M, T, P, G = pat.shape
+    K, SP, Np = wsl.shape
+    N = y.shape[1]
+    NqB = (Np + 4 * block - 1) // (4 * block) * block  # hash groups per slice
+    n_nch = (Np + nc - 1) // nc
+    n_mch = (M + mc - 1) // mc
+    npat = (1 << (gs * d)) if use_table else 1
+    fixed = kind != RAR and kind != BFP
+    h = np.float32(0.5) if nearest else np.float32(0.0)
+    cm = np.float32(cmax)
+    for task in prange(n_nch * n_mch):
+        nci = task % n_nch
+        mci = task // n_nch
+        n0 = nci * nc
+        nlen = min(nc, Np - n0)
+        NB = nlen // block
+        U = SP * NB
+        L = SP * nlen
+        wt = np.zeros((G * gs, SP * nc), wsl.dtype)
+        table = np.zeros((G if use_table else 1, npat, SP * nc), wsl.dtype)
+        acc = np.zeros(SP * nc, acc0.dtype)
+        offl = np.zeros((1, SP * nc), np.float32)
+        z = np.zeros(SP * nc, np.float32)
+        mag = np.zeros(SP * nc, np.float32)
+        kl = np.zeros(SP * nc, np.int64)
+        neg = np.zeros(SP * nc, np.bool_)
+        kb = np.zeros(SP * nc, np.int64)
+        ybuf = np.zeros(SP * nc, np.float64)
+        gkey = np.zeros(SP * nc, np.uint64)
+        valid = np.zeros(SP * nc, np.float32)
+        st = np.zeros(N_STAT, np.int64)
+        real = 0
+        for j in range(block):
+            for sp in range(SP):
+                for beta in range(NB):
+                    n = n0 + beta * block + j
+                    lane = j * U + sp * NB + beta
+                    # four lanes beta = 4r .. 4r + 3 (outputs B apart) share one hash
+                    gkey[lane] = np.uint64(sp * NqB + (n // (4 * block)) * block + j)
+                    valid[lane] = 1.0 if n < N else 0.0
+                    real += n < N
+        for t in range(T):
+            _gather(wsl, t * rows, n0, nlen, block, wt)
+            if use_table:
+                _build_table(wt, gs, d, L, table)
+            _gather(off, t, n0, nlen, block, offl)
+            kt = chain(key, t)
+            for m in range(mci * mc, min(M, mci * mc + mc)):
+                if nz[m, t].sum() == 0:
+                    continue
+                ybuf[:L] = 0.0
+                km = chain(kt, row0 + m)
+                for i in range(P):
+                    if nz[m, t, i] == 0:
+                        continue  # an all-zero plane: skipped, no conversions
+                    if use_table:
+                        _sum_table(table, pat[m, t, i], L, acc)
+                    else:
+                        _sum_direct(wt, pat[m, t, i], L, acc)
+                    sc = np.float32(math.sqrt(var_adc + var_read * s2[m, t, i]))
+                    if sc > 0:
+                        _normals(L, chain(km, i), gkey, normal, z)
+                    pwi = pw[i]
+                    if kind == BFP:
+                        _adc_bfp(acc, offl[0], z, sc, L, signed, valid, b, kmax, block, h, cm,
+                                 pwi, ybuf, mag, kl, neg, kb)  # fmt: skip
+                    elif kind == RAR:
+                        _adc_rar(acc, offl[0], z, sc, L, signed, valid, b, kmax, h, cm, pwi,
+                                 ybuf, mag, kl)  # fmt: skip
+                    else:
+                        _adc_fixed(acc, offl[0], z, sc, L, signed, valid, kf, h, cm, pwi,
+                                   ybuf, mag)  # fmt: skip
+                    if want_stats:
+                        _count(mag, kl, L, fixed, kf, h, cm, valid, kmax, st)
+                        st[ST_CONV] += real
+                _flush(ybuf, block, SP, NB, spw, y, m, n0, N)
+        for s in range(N_STAT):
+            stats[task, s] = st[s]
