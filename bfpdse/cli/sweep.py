@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Annotated
@@ -80,6 +81,16 @@ def sweep(
         bool,
         typer.Option("--fail-fast", help="Stop at the first point that fails."),
     ] = False,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="Folder of the work points share (reference accuracies, ADC windows, CIM "
+            "passes), found again by later sweeps that use it; safe to delete "
+            "\\[default: OUT/cache].",
+            show_default=False,
+        ),
+    ] = None,
     evaluator: Annotated[
         str | None,
         typer.Option(hidden=True, help="module:function evaluating a point (for tests)."),
@@ -102,7 +113,7 @@ def sweep(
     try:
         summary = run_sweep(
             loaded, out=out, jobs=jobs, dask=dask, fresh=fresh, fail_fast=fail_fast,
-            evaluate=evaluate,
+            evaluate=evaluate, cache=cache,
         )  # fmt: skip
     except Terminated:  # the runner has said what it kept; kill's convention is 128 + 15
         raise typer.Exit(143) from None
@@ -124,17 +135,18 @@ def _print_points(spec, out: Path) -> None:
     for key in keys:
         table.add_column(key)
     table.add_column("stored")
-    for i, point in enumerate(spec.points[:DRY_RUN_ROWS]):
+    # the first rows only: the counts come from the spec, so the rest is never built
+    for i, point in enumerate(itertools.islice(spec.iter_points(), DRY_RUN_ROWS)):
         settings = point.settings()
         status = parts.get(point.point_id, {}).get("status", "")
         table.add_row(str(i), point.point_id, *(_cell(settings[k]) for k in keys), status)
     console.print(table)
-    if len(spec.points) > DRY_RUN_ROWS:
-        console.print(f"... {len(spec.points) - DRY_RUN_ROWS} more not shown")
     c = spec.counts
+    if c.points > DRY_RUN_ROWS:
+        console.print(f"... {c.points - DRY_RUN_ROWS:,} more not shown")
     console.print(
-        f"{len(spec.points)} points ({c.combinations} combinations, {c.excluded} excluded, "
-        f"{c.collapsed} collapsed as equal) -> {folder.root}",
+        f"{c.points:,} points ({c.combinations:,} combinations, {c.excluded:,} excluded, "
+        f"{c.collapsed:,} collapsed as equal) -> {folder.root}",
         highlight=False,
         soft_wrap=True,
     )

@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from bfpdse.errors import SpecError
-from bfpdse.spec.expand import expand
+from bfpdse.spec.expand import count
 from bfpdse.spec.point import SECTIONS, TOP_DEFAULTS, check_key, parse_set
 from bfpdse.spec.schema import FILE_KEYS, NAME_PATTERN, Axis, Spec, SpecFile
 from bfpdse.spec.yamlio import Loader
@@ -105,9 +105,10 @@ def load_spec(
     """Load, validate and expand a sweep file; ``overrides`` are ``KEY=VALUE`` items (--set).
 
     Raises SpecError (file, line, dotted key, bad value, what is allowed) before anything runs.
-    Every expanded point is built with ``make_point``, so a bad value anywhere is caught here.
-    A product of more than ``max_points`` raw points (None: no limit) is refused before any
-    point is built.
+    Every combination is validated with ``make_point`` and counted here, cluster by cluster
+    (``expand.count``), so a bad value anywhere is caught here; the points themselves are built
+    when ``Spec.points`` is first read. A product of more than ``max_points`` raw points (None:
+    no limit) is refused before any point is built.
     """
     path = Path(path)
     data, src = read_yaml(path)
@@ -142,7 +143,7 @@ def load_spec(
             f"and collapses), over the limit of {max_points:,}; if you mean it, give "
             f"--max-points {raw}"
         )
-    points, counts, warnings = expand(base, axes, exclude, str(path), base_lines)
+    counts, warnings = count(base, axes, exclude, str(path), base_lines)
     return Spec(
         name=model.name,
         path=path,
@@ -151,9 +152,9 @@ def load_spec(
         axes=tuple(axes),
         exclude=tuple(exclude),
         overrides=overrides,
-        points=tuple(points),
         counts=counts,
         warnings=tuple(warnings),
+        base_lines=base_lines,
     )
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +70,20 @@ class ExpandCounts:
     combinations: int
     excluded: int
     collapsed: int
+    varied: tuple[str, ...] = ()  # settings whose canonical value differs between points
+
+    @property
+    def points(self) -> int:
+        return self.combinations - self.excluded - self.collapsed
 
 
 @dataclass(frozen=True, eq=False)
 class Spec:
-    """A loaded, validated sweep: what ``run_sweep`` runs. Build it with ``load_spec``."""
+    """A loaded, validated sweep: what ``run_sweep`` runs. Build it with ``load_spec``.
+
+    Every combination was validated and counted when the spec was loaded; ``points`` builds the
+    points on first use (a dry run counts them without building them all).
+    """
 
     name: str
     path: Path | None
@@ -82,9 +92,21 @@ class Spec:
     axes: tuple[Axis, ...]
     exclude: tuple[Mapping[str, Any], ...]
     overrides: tuple[str, ...]  # the --set items, as given
-    points: tuple[Point, ...]  # validated, excludes dropped, equal points collapsed
     counts: ExpandCounts
     warnings: tuple[str, ...] = field(default=())
+    base_lines: Mapping[str, int] = field(default_factory=dict)  # YAML line of each base key
+
+    @cached_property
+    def points(self) -> tuple[Point, ...]:
+        """Validated points, excludes dropped, equal points collapsed, in sweep order."""
+        return tuple(self.iter_points())
+
+    def iter_points(self) -> Iterator[Point]:
+        """The points one at a time (``points`` without keeping them)."""
+        from bfpdse.spec.expand import iter_points
+
+        source = str(self.path) if self.path is not None else "<spec>"
+        return iter_points(self.base, self.axes, self.exclude, source, self.base_lines)
 
     def canonical(self) -> dict[str, Any]:
         """The spec as plain data: equal for files that describe the same sweep."""
@@ -107,12 +129,4 @@ class Spec:
 
     def varied_keys(self) -> list[str]:
         """Dotted settings whose canonical value differs between points (for tables)."""
-        if not self.points:
-            return []
-        rows = [p.settings() for p in self.points]
-        first = rows[0]
-        return [k for k in first if any(_dump(r[k]) != _dump(first[k]) for r in rows[1:])]
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+        return list(self.counts.varied)

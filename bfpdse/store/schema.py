@@ -38,6 +38,10 @@ METRIC_COLUMNS: tuple[Column, ...] = (
     Column("accuracy_ideal", "float64", "fraction", "top-1 accuracy with an ideal ADC"),
     Column("accuracy_float", "float64", "fraction", "top-1 accuracy of the float model"),
     Column("accuracy_drop", "float64", "fraction", "accuracy_ideal - accuracy"),
+    Column("accuracy_drop_lo", "float64", "fraction", "95 % interval of the drop, lower end"),
+    Column("accuracy_drop_hi", "float64", "fraction", "95 % interval of the drop, upper end"),
+    Column("images_lost", "Int64", "images", "test images right with the ideal ADC, wrong here"),
+    Column("images_gained", "Int64", "images", "test images wrong with the ideal ADC, right here"),
     Column("sqnr_db", "float64", "dB", "mean output SQNR vs the ideal ADC over inexact layers"),
     Column("sqnr_exact_layers", "Int64", "layers", "CIM layers without ADC error (infinite SQNR)"),
     Column("samples_used", "Int64", "images", "test images evaluated"),
@@ -64,6 +68,8 @@ METRIC_COLUMNS: tuple[Column, ...] = (
     Column("energy_preset", "string", "", "ADC cost model used (as energy.preset)"),
     Column("calib_samples", "Int64", "images", "calibration images used (calibrated ADC only)"),
     Column("calib_s", "float64", "s", "wall time of the calibration (pre-deployment effort)"),
+    Column("cim_pass_id", "string", "", "id of the network run on the CIM backend (shared cache)"),
+    Column("cim_pass_s", "float64", "s", "seconds of that run in this point; 0 when reused"),
 )
 
 RUN_COLUMNS: tuple[Column, ...] = (

@@ -191,3 +191,32 @@ def test_jobs_beyond_cores_are_capped_with_a_note(tmp_path, spec):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "--jobs 99 capped to the" in result.output
+
+
+def test_dry_run_of_a_large_sweep_counts_without_building_every_point(tmp_path, capsys,
+                                                                      monkeypatch):  # fmt: skip
+    import importlib
+
+    expand = importlib.import_module("bfpdse.spec.expand")
+    built = []
+    real = expand.make_point
+    monkeypatch.setattr(expand, "make_point", lambda s: built.append(1) or real(s))
+    spec = tmp_path / "large.yaml"
+    spec.write_text(
+        "name: large\nmodel: lenet5\nsweep:\n  cim.adc: [rar, bfp]\n  cim.block: [4, 8]\n"
+        f"  seed: {list(range(500))}\n  samples: {list(range(1, 1001))}\n"
+    )
+    code, captured = run_main(monkeypatch, capsys, "sweep", str(spec), "--dry-run")
+    assert code == 2 and "spans 2,000,000 points" in captured.err  # the limit, before counting
+    code, captured = run_main(
+        monkeypatch, capsys, "sweep", str(spec), "--dry-run", "--max-points", "2000000",
+        "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert code == 0, captured.err
+    # rar: 1, bfp: 2 blocks -> 3 distinct, x 500 seeds x 1000 sample counts
+    assert "1,500,000 points (2,000,000 combinations, 0 excluded, 500,000 collapsed" in (
+        captured.out
+    )
+    assert "1,499,800 more not shown" in captured.out
+    assert len(built) < 2000  # the shown rows and the clusters' own combinations
+    assert not (tmp_path / "r").exists()

@@ -1,5 +1,6 @@
 """Expansion of a sweep file into design points: product, zip, exclude, collapse, --set."""
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,117 @@ def test_shipped_sweeps_load(name):
     assert spec.name == name
     assert spec.warnings == ()
     assert 1 <= len(spec.points) <= 30
+
+
+def _random_sweep(rng):
+    """Axes (some zipped) and exclude entries over keys that collapse, fail and cross sections."""
+    from bfpdse.spec.schema import Axis
+
+    choices = {
+        "cim.adc": ["ideal", "linear", "calibrated", "rar", "bfp"],
+        "cim.adc_bits": [3, 4, 9, None],
+        "cim.block": [4, 8],
+        "cim.rows": [64, 128],
+        "cim.input_bits": [2, 8],
+        "cim.dac_bits": [1, 4],  # 4 with input_bits 2 is invalid
+        "quant.act_scales": ["bn", "calibrate"],
+        "quant.calib_samples": [256, 512],  # collapses unless calibrate or cim.adc=calibrated
+        "energy.tech_node_nm": [22, 32],
+        "seed": [0, 1],
+    }
+    axes = []
+    for key in rng.sample(list(choices), rng.randint(1, 5)):
+        vals = rng.sample(choices[key], rng.randint(1, len(choices[key])))
+        axes.append(Axis("sweep", (key,), tuple((v,) for v in vals), tuple((0,) for _ in vals)))
+    if len(axes) >= 2 and rng.random() < 0.3:
+        a, b = axes[:2]
+        n = min(len(a.rows), len(b.rows))
+        rows = tuple(a.rows[i] + b.rows[i] for i in range(n))
+        axes = [Axis("zip[0]", a.keys + b.keys, rows, ((0, 0),) * n), *axes[2:]]
+    exclude = [
+        {k: rng.choice(choices[k]) for k in rng.sample(list(choices), rng.randint(1, 2))}
+        for _ in range(rng.randint(0, 2))
+    ]
+    return axes, exclude
+
+
+def _naive_expand(base, axes, exclude):
+    """Every combination built and compared in full: the reference of expand and count."""
+    from bfpdse.spec.expand import _matches
+
+    ids, combos, excluded, collapsed, used = [], 0, 0, 0, set()
+    for steps in itertools.product(*(range(len(a.rows)) for a in axes)):
+        combos += 1
+        settings = dict(base)
+        for axis, step in zip(axes, steps, strict=True):
+            settings.update(axis.assign(step))
+        try:
+            point = make_point(settings)
+        except SpecError:
+            point = None
+        values = point.settings() if point is not None else settings
+        hits = {i for i, entry in enumerate(exclude) if _matches(entry, values)}
+        used |= hits
+        if hits:
+            excluded += 1
+        elif point is None:
+            return "error"
+        elif point.point_id in ids:
+            collapsed += 1
+        else:
+            ids.append(point.point_id)
+    return ids, (combos, excluded, collapsed), sorted(set(range(len(exclude))) - used)
+
+
+def test_expand_and_count_equal_the_naive_expansion():
+    import random
+
+    from bfpdse.spec.expand import count, expand
+
+    rng = random.Random(1)
+    seen = set()
+    for _ in range(120):
+        axes, exclude = _random_sweep(rng)
+        base = {"model": "lenet5"}
+        want = _naive_expand(base, axes, exclude)
+        if want == "error" or not want[0]:
+            with pytest.raises(SpecError):
+                expand(base, axes, exclude)
+            with pytest.raises(SpecError):
+                count(base, axes, exclude)
+            seen.add("error")
+            continue
+        points, counts, warnings = expand(base, axes, exclude)
+        again, warned = count(base, axes, exclude)
+        got = (counts.combinations, counts.excluded, counts.collapsed)
+        assert ([p.point_id for p in points], got) == want[:2], (axes, exclude)
+        assert again == counts and warned == warnings
+        assert [int(w.split("exclude[")[1].split("]")[0]) for w in warnings] == want[2]
+        seen.add("excluded" if counts.excluded else "collapsed" if counts.collapsed else "plain")
+    assert seen == {"error", "excluded", "collapsed", "plain"}  # every case was tried
+
+
+def test_a_large_sweep_is_counted_without_building_its_points(tmp_path, monkeypatch):
+    import importlib
+
+    expand_module = importlib.import_module("bfpdse.spec.expand")  # the package exports a function
+    built = []
+    real = expand_module.make_point
+    monkeypatch.setattr(expand_module, "make_point", lambda s: built.append(1) or real(s))
+    path = spec_file(
+        tmp_path,
+        "sweep:\n  cim.adc: [linear, rar, bfp]\n  cim.adc_bits: [3, 4, 5, 6]\n"
+        "  cim.block: [4, 8, 16]\n  energy.tech_node_nm: [7, 14, 22, 32, 45]\n"
+        f"  seed: {list(range(100))}\n  samples: {list(range(1, 101))}\n"
+        "exclude:\n  - {cim.adc: linear, cim.adc_bits: 3}\n",
+    )
+    spec = load_spec(path, max_points=None)
+    c = spec.counts
+    # cim: linear 3 bits + rar 4 + bfp 4 x 3 blocks = 19 distinct; x 5 nodes x 100 x 100
+    assert (c.combinations, c.points) == (3 * 4 * 3 * 5 * 100 * 100, 19 * 5 * 100 * 100)
+    assert c.excluded == 3 * 5 * 100 * 100  # linear at 3 bits, for each of its 3 blocks
+    swept = ["samples", "seed", "cim.adc", "cim.adc_bits", "cim.block", "energy.tech_node_nm"]
+    assert [k for k in c.varied if k in swept] == swept  # in the settings' order
+    assert "cim.rows" not in c.varied
+    assert len(built) < 500  # the clusters' own combinations, not 1.8 million points
+    assert len(list(itertools.islice(spec.iter_points(), 3))) == 3
