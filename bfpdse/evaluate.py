@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bfpdse.cim import CIMConfig, CIMStats, crossbar_mvm
+from bfpdse.cim.adc import ADC_SCHEMES, get_scheme, reference_scheme
 from bfpdse.data.datasets import (
     Dataset,
     check_dataset,
@@ -123,11 +124,11 @@ def _windows(point: Point) -> tuple[dict[str, int], int, float]:
 
 
 def adc_windows(point: Point) -> tuple[dict[str, int] | None, int, float]:
-    """Windows of ``adc="calibrated"`` (None otherwise), calibration images and seconds.
+    """Windows of a scheme that needs them (None otherwise), calibration images and seconds.
 
     Cached by what the windows depend on: model, dataset, quantization and the CIM config.
     """
-    if point.cim.adc != "calibrated":
+    if not get_scheme(point.cim.adc).needs_window:
         return None, 0, 0.0
     key = ("windows", point.model, _dataset_key(point.dataset), point.quant, point.cim)
     return _memo(key, lambda: _windows(point))
@@ -240,7 +241,7 @@ def layer_shapes(point: Point) -> list[tuple[str, int, int, int, int]]:
     """(name, K, N, vectors per image and group, groups) of each CIM layer, from a blank image."""
     model = point_model(point)
     blank = np.zeros((1, *model.input_shape), dtype=np.float32)
-    ideal = replace(point.cim, adc="ideal", adc_bits=None)
+    ideal = replace(point.cim, adc=reference_scheme(), adc_bits=None)
     _, reports = model.forward(blank, "cim", cim=ideal, quant=point.quant, collect=True)
     return [(r.name, r.k, r.n, r.vectors, r.groups) for r in reports.values()]
 
@@ -277,7 +278,7 @@ def warm_up() -> None:
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(4, 40))
     w = rng.integers(-127, 128, size=(40, 6))
-    for adc in ("ideal", "linear", "rar", "bfp"):
+    for adc in [s.name for s in ADC_SCHEMES.values() if not s.needs_window]:
         for mapping in ("differential", "balanced", "offset"):
             cfg = CIMConfig(rows=16, adc=adc, adc_bits=3, weight_mapping=mapping)
             crossbar_mvm(x, w, cfg, return_stats=True)

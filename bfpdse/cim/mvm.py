@@ -185,7 +185,7 @@ class _Plan:
         npat = 1 << (self.gs * d) if self.use_table else 1
         self.dtype = acc_dtype(cfg.pmax)
         # bfp blocks: pad N to a multiple of B with zero columns (they never raise a block max)
-        self.block = cfg.block if cfg.adc == "bfp" else 1
+        self.block = get_scheme(cfg.adc).block(cfg)
         wsl, self.spw = weight_slices(w, cfg, self.dtype)
         self.SP = wsl.shape[1]
         Np = -(-N // self.block) * self.block

@@ -11,7 +11,19 @@ from rich.table import Table
 from bfpdse.cli._app import app, console
 from bfpdse.cli.plot import ResultsArg
 
-BASELINE = "calibrated"
+
+def baseline() -> str:
+    """The scheme gains are reported against (the ADC scheme registry's baseline)."""
+    from bfpdse.cim.adc import baseline_scheme  # imported late: it loads the kernels
+
+    return baseline_scheme()
+
+
+def reference_scheme() -> str:
+    """The exact scheme drops are measured against (ideal)."""
+    from bfpdse.cim.adc import reference_scheme as ref
+
+    return ref()
 
 
 def _energy_unit(rows: list[dict]) -> tuple[float, str]:
@@ -69,11 +81,11 @@ def _print_summary(summary: dict, max_drop: float) -> None:
     if summary["iso_accuracy"]:
         title = (
             f"Lowest-energy point per scheme with an accuracy drop ≤ {max_drop:g} points;"
-            f" gain = energy of {BASELINE} / energy of the scheme"
+            f" gain = energy of {baseline()} / energy of the scheme"
         )
         console.print(_table(title, summary["iso_accuracy"], settings, gain=True))
         for r in summary["iso_accuracy"]:
-            if r.get("gain") is not None and r[SCHEME] not in (BASELINE, "ideal"):
+            if r.get("gain") is not None and r[SCHEME] not in (baseline(), reference_scheme()):
                 console.print(_gain_sentence(r[SCHEME], r["gain"], max_drop), highlight=False)
     for note in summary["notes"]:
         console.print(f"[yellow]{note}[/]", highlight=False)
@@ -83,7 +95,7 @@ def _gain_sentence(scheme: str, gain: float, max_drop: float) -> str:
     """'bfp needs 1.8x less energy ...', or 'more' when the scheme costs more than the baseline."""
     factor, word = (gain, "less") if gain >= 1 else (1 / gain, "more")
     return (
-        f"{scheme} needs [bold]{factor:.2f}×[/] {word} energy per inference than {BASELINE}"
+        f"{scheme} needs [bold]{factor:.2f}×[/] {word} energy per inference than {baseline()}"
         f" at iso-accuracy (drop ≤ {max_drop:g} points; gain {gain:.2f}×)"
     )
 
@@ -130,7 +142,7 @@ def pareto(
         doc = {
             "results": str(results),
             "max_drop_points": max_drop,
-            "baseline": BASELINE,
+            "baseline": baseline(),
             "contexts": summaries,
         }
         typer.echo(json.dumps(doc, indent=2, allow_nan=False))

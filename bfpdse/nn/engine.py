@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bfpdse.cim import CIMConfig, CIMStats, calibrate_window, crossbar_mvm
+from bfpdse.cim import CIMConfig, CIMStats, calibrate_window, crossbar_mvm, get_scheme
 from bfpdse.errors import DataError, ModelError, SpecError
 from bfpdse.nn import ops, opset
 from bfpdse.nn.graph import MVM_OPS, Graph, Node, fold_batchnorm
@@ -217,11 +217,11 @@ class _QuantRunner:
         if cim is not None:
             for layer in qm.layers.values():
                 self.cfgs[layer.name] = layer_config(layer, cim)
-                if cim.adc == "calibrated":
+                if get_scheme(cim.adc).needs_window:
                     for key in window_keys(layer):
                         if key not in self.windows:
                             raise SpecError(
-                                f"cim.adc='calibrated' needs an ADC window for layer {key!r}; "
+                                f"cim.adc={cim.adc!r} needs an ADC window for layer {key!r}; "
                                 "get them from Model.calibrate_windows(x_cal, cim)"
                             )
 
@@ -269,7 +269,7 @@ class _QuantRunner:
         stats = CIMStats()
         signal = noise = 0.0
         for g in range(layer.groups):
-            window = self.windows.get(keys[g]) if cfg.adc == "calibrated" else None
+            window = self.windows.get(keys[g]) if get_scheme(cfg.adc).needs_window else None
             out = crossbar_mvm(cols[g], layer.w_int[g], cfg, window=window,
                                return_stats=self.collect)  # fmt: skip
             y = out[0] if self.collect else out  # statistics cost time: only when collecting

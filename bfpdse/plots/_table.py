@@ -19,11 +19,24 @@ import numpy as np
 import pandas as pd
 
 SCHEME = "cim.adc"
-BASELINE = "calibrated"
 TOP_SETTINGS = ("model", "dataset", "samples", "seed")
 SECTION_PREFIXES = ("cim.", "quant.", "energy.")
 #: columns that identify or describe a row but are neither settings nor metrics
 NON_METRICS = frozenset({"point_id", "status", "error", "sweep", "seeds"})
+
+
+def baseline() -> str:
+    """The scheme gains are reported against (the registry's baseline: calibrated)."""
+    from bfpdse.cim.adc import baseline_scheme
+
+    return baseline_scheme()
+
+
+def block_schemes() -> frozenset[str]:
+    """Schemes whose outputs share windows in blocks of ``cim.block`` (bfp)."""
+    from bfpdse.cim.adc import schemes_where
+
+    return schemes_where(lambda s: s.uses_block)
 
 
 class NotDrawable(Exception):

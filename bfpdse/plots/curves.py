@@ -17,6 +17,7 @@ from bfpdse.plots._table import (
     SCHEME,
     NotDrawable,
     average_seeds,
+    block_schemes,
     context_title,
     held_settings,
     most_accurate,
@@ -94,11 +95,14 @@ def _bits_info(df: pd.DataFrame) -> CurveInfo:
 
 
 def _block_info(df: pd.DataFrame) -> CurveInfo:
-    """Accuracy and energy of ``bfp`` vs block size, one line per ADC bits."""
-    if SCHEME not in df.columns or not (df[SCHEME] == "bfp").any():
-        raise NotDrawable("the table has no bfp point")
-    what = "bfp: accuracy and energy vs block size"
-    return _curve_info(df, "cim.block", "cim.adc_bits", what, rows=df[SCHEME] == "bfp")
+    """Accuracy and energy of a block scheme (``bfp``) vs block size, one line per ADC bits."""
+    names = sorted(block_schemes())
+    rows = df[SCHEME].isin(names) if SCHEME in df.columns else None
+    if rows is None or not rows.any():
+        raise NotDrawable(f"the table has no point of a scheme with blocks ({', '.join(names)})")
+    scheme = str(df.loc[rows, SCHEME].iloc[0])
+    what = f"{scheme}: accuracy and energy vs block size"
+    return _curve_info(df, "cim.block", "cim.adc_bits", what, rows=df[SCHEME] == scheme)
 
 
 def _mantissa_info(df: pd.DataFrame) -> CurveInfo:
@@ -117,7 +121,7 @@ def _line_style(info: CurveInfo, key: object, index: int, n: int) -> dict:
     if info.line_by == SCHEME:
         key = str(key)
         return {"color": style.scheme_color(key), "marker": style.scheme_marker(key), "label": key}
-    color = style.shades(style.scheme_color("bfp"), n)[index]
+    color = style.shades(style.scheme_color(sorted(block_schemes())[0]), n)[index]
     name = "b = F (full)" if pd.isna(key) else f"b = {short_value(key)}"
     return {"color": color, "marker": "o", "label": name}
 

@@ -16,7 +16,6 @@ from matplotlib.axes import Axes
 
 from bfpdse.plots import style
 from bfpdse.plots._table import (
-    BASELINE,
     SCHEME,
     average_seeds,
     context_title,
@@ -26,6 +25,7 @@ from bfpdse.plots._table import (
     short_value,
     why_empty,
 )
+from bfpdse.plots._table import baseline as default_baseline
 
 # accuracies are k / samples; a drop equal to the budget must not be lost to float rounding
 _DROP_TOLERANCE = 1e-9
@@ -129,7 +129,7 @@ class IsoAccuracy:
     max_drop_points: float
     best: pd.DataFrame
     missing: dict[str, float] = field(default_factory=dict)
-    baseline: str = BASELINE
+    baseline: str = field(default_factory=default_baseline)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -147,7 +147,7 @@ class IsoAccuracy:
 
 
 def iso_accuracy(
-    df: pd.DataFrame, max_drop_points: float = 0.5, baseline: str = BASELINE
+    df: pd.DataFrame, max_drop_points: float = 0.5, baseline: str | None = None
 ) -> IsoAccuracy:
     """The best point per scheme at an accuracy-drop budget, and each scheme's gain over baseline.
 
@@ -155,6 +155,7 @@ def iso_accuracy(
     qualifies when its ``accuracy_drop`` (a fraction) is at most ``max_drop_points / 100``.
     Among qualifying points of a scheme, the lowest ``energy_pj`` wins (ties: higher accuracy).
     """
+    baseline = baseline or default_baseline()
     metrics = ["accuracy_drop", "energy_pj", "accuracy"]
     points = average_seeds(ok_rows(df, metrics))
     if points.empty:

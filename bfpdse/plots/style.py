@@ -17,9 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
-#: the ADC schemes of docs/spec.md, in the order they appear in legends and tables
-SCHEMES = ("ideal", "linear", "calibrated", "rar", "bfp")
-
+#: a colour and marker per known scheme; the order of legends and tables is the scheme
+#: registry's (bfpdse.cim.adc), and a scheme without an entry here gets a stable spare colour
 SCHEME_COLORS = {
     "ideal": "#000000",
     "linear": "#E69F00",
@@ -83,13 +82,16 @@ def scheme_marker(scheme: str) -> str:
 
 
 def scheme_order(schemes: Iterable[Any]) -> list[str]:
-    """Schemes in the order of SCHEMES, unknown ones after them by name."""
+    """Schemes in registration order (bfpdse.cim.adc), unregistered ones after them by name."""
+    from bfpdse.cim.adc import scheme_names
+
+    known = scheme_names()
     names = {str(s) for s in schemes}
-    return [s for s in SCHEMES if s in names] + sorted(names - set(SCHEMES))
+    return [s for s in known if s in names] + sorted(names - set(known))
 
 
 def sort_schemes(df: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Rows ordered by the scheme in ``column`` (SCHEMES order, unknown ones by name); stable."""
+    """Rows ordered by the scheme in ``column`` (``scheme_order``); stable."""
     rank = {name: i for i, name in enumerate(scheme_order(df[column]))}
     return df.sort_values(column, key=lambda c: c.astype(str).map(rank), kind="stable")
 

@@ -67,7 +67,7 @@ def test_block_info_lines_per_adc_bits():
 
 
 def test_block_info_needs_bfp_with_two_block_sizes():
-    with pytest.raises(NotDrawable, match="no bfp point"):
+    with pytest.raises(NotDrawable, match=r"no point of a scheme with blocks \(bfp\)"):
         _block_info(make_table(schemes=("rar",)))
     with pytest.raises(NotDrawable, match="cim.block"):
         _block_info(make_table(schemes=("bfp",), blocks=(8,)))
