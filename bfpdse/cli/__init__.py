@@ -16,6 +16,7 @@ from bfpdse.cli import run as _run  # noqa: E402,F401  isort: skip
 from bfpdse.cli import energy as _energy  # noqa: E402,F401  isort: skip
 from bfpdse.cli import layers as _layers  # noqa: E402,F401  isort: skip
 from bfpdse.cli import sweep as _sweep  # noqa: E402,F401  isort: skip
+from bfpdse.cli import search as _search  # noqa: E402,F401  isort: skip
 from bfpdse.cli import plot as _plot  # noqa: E402,F401  isort: skip
 from bfpdse.cli import pareto as _pareto  # noqa: E402,F401  isort: skip
 from bfpdse.cli import train as _train  # noqa: E402,F401  isort: skip

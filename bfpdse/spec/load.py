@@ -121,13 +121,13 @@ def load_spec(
     try:
         model = SpecFile.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(_pydantic_message(exc, src)) from None
+        raise SpecError(pydantic_message(exc, src)) from None
     if "sweep" in data and not model.sweep:
         raise SpecError(
             f"{src.at(('sweep',))}sweep is empty: give at least one axis "
             "(e.g. cim.adc_bits: [4, 5, 6]) or leave the key out"
         )
-    base, base_lines = _base(model, data, src)
+    base, base_lines = base_settings(model, data, src)
     axes = _sweep_axes(model, src) + _zip_axes(model, src)
     _check_unique_axes(axes, src)
     exclude = _exclude(model, src)
@@ -158,7 +158,11 @@ def load_spec(
     )
 
 
-def _pydantic_message(exc: ValidationError, src: Source) -> str:
+def pydantic_message(
+    exc: ValidationError, src: Source, file_keys: tuple[str, ...] = FILE_KEYS
+) -> str:
+    """One line per pydantic error, each naming file:line, the key and what is allowed
+    (``file_keys``: the top-level keys of this kind of file)."""
     messages = []
     done: set[str | int] = set()
     for err in exc.errors(include_url=False):
@@ -166,11 +170,15 @@ def _pydantic_message(exc: ValidationError, src: Source) -> str:
         where = src.at(loc)
         if err["type"] == "extra_forbidden" and len(loc) == 1:
             key = str(loc[0])
-            near = difflib.get_close_matches(key, FILE_KEYS, n=1, cutoff=0.6)
+            near = difflib.get_close_matches(key, file_keys, n=1, cutoff=0.6)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             if "." in key or key in SECTIONS:
-                hint = " (settings go under base: or sweep:)"
-            messages.append(f"{where}unknown key {key!r}{hint}; allowed: {', '.join(FILE_KEYS)}")
+                hint = (
+                    " (settings go under base: or sweep:)"
+                    if "sweep" in file_keys
+                    else " (settings go under base:)"
+                )
+            messages.append(f"{where}unknown key {key!r}{hint}; allowed: {', '.join(file_keys)}")
             continue
         if loc[0] == "dataset":  # a union: pydantic reports one error per member
             if loc[0] in done:
@@ -197,8 +205,11 @@ def _path(loc: Loc) -> str:
     return out
 
 
-def _base(model: SpecFile, data: Mapping[str, Any], src: Source) -> tuple[dict, dict[str, int]]:
-    """Flat dotted base settings (nested sections or dotted keys) and their lines."""
+def base_settings(model: Any, data: Mapping[str, Any], src: Source) -> tuple[dict, dict[str, int]]:
+    """Flat dotted base settings (nested sections or dotted keys) and their lines.
+
+    ``model`` is the validated file (a SpecFile, or a search file with the same top keys).
+    """
     base: dict[str, Any] = {}
     lines: dict[str, int] = {}
     for key, value in model.base.items():

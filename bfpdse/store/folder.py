@@ -55,6 +55,9 @@ OURS = frozenset({SPEC_YAML, SPEC_JSON, PROVENANCE, PARTS, "results.parquet", "r
 class SweepFolder:
     """The results folder of one sweep. Writing methods need ``lock()`` held."""
 
+    #: the names this kind of folder writes (a subclass adds its own); --fresh removes these
+    ours: frozenset[str] = OURS
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self._locked = False
@@ -62,11 +65,12 @@ class SweepFolder:
     # -- lock ---------------------------------------------------------------------------------
 
     @contextmanager
-    def lock(self) -> Iterator[SweepFolder]:
-        """Hold the folder's lock; if another process holds it, raise StoreError at once."""
+    def lock(self, wait_s: float = 0.0) -> Iterator[SweepFolder]:
+        """Hold the folder's lock; if another process holds it for more than ``wait_s`` seconds
+        (0: at once), raise StoreError."""
         with _io(self.root):
             self.root.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(self.root / LOCK, blocking=False)
+        lock = FileLock(self.root / LOCK, timeout=wait_s, blocking=wait_s > 0)
         try:
             with _io(self.root / LOCK):
                 lock.acquire()
@@ -108,14 +112,14 @@ class SweepFolder:
     def prepare(self, spec: Spec, fresh: bool = False) -> None:
         """Make the folder hold ``spec``: refuse a different spec unless ``fresh`` (then clear)."""
         self._need_lock()
-        foreign = sorted(p.name for p in self.root.iterdir() if _foreign(p.name))
+        foreign = sorted(p.name for p in self.root.iterdir() if _foreign(p.name, self.ours))
         if foreign:
             raise StoreError(
                 f"{self.root} holds files that are not bfpdse results ({', '.join(foreign[:3])});"
                 " choose another --out or sweep name"
             )
         stored = self.stored_hash()
-        has_results = any((self.root / name).exists() for name in OURS)
+        has_results = any((self.root / name).exists() for name in self.ours)
         if fresh:
             self.clear()
         elif stored is not None and stored != spec.spec_hash:
@@ -149,7 +153,7 @@ class SweepFolder:
     def clear(self) -> None:
         """Delete everything a sweep wrote here (not the lock)."""
         self._need_lock()
-        for name in OURS:
+        for name in self.ours:
             path = self.root / name
             if path.is_dir():
                 shutil.rmtree(path)
@@ -284,5 +288,5 @@ def _io(path: Path) -> Iterator[None]:
         ) from None
 
 
-def _foreign(name: str) -> bool:
-    return name not in OURS and not name.startswith(".")
+def _foreign(name: str, ours: frozenset[str] = OURS) -> bool:
+    return name not in ours and not name.startswith(".")

@@ -26,6 +26,9 @@ def _read_umask() -> int:
 
 _UMASK = _read_umask()
 
+#: a part's outcome: evaluated, raised, or stopped early by a search's pruner (bfpdse search)
+STATUSES = ("ok", "failed", "pruned")
+
 #: the keys every part record has
 PART_KEYS = ("point_id", "status", "error", "settings", "metrics", "wall_s", "started", "finished")
 
@@ -121,7 +124,7 @@ def _read_part(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"it does not parse as JSON ({type(exc).__name__})"
     if not isinstance(record, dict) or any(k not in record for k in PART_KEYS):
         return None, f"it lacks the keys of a part ({', '.join(PART_KEYS)})"
-    if record["point_id"] != path.stem or record["status"] not in ("ok", "failed"):
+    if record["point_id"] != path.stem or record["status"] not in STATUSES:
         return None, "its point_id or status does not match a part of this folder"
     problem = check_record(record)
     return (None, problem) if problem else (record, None)
