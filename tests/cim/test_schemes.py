@@ -13,13 +13,12 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from naive import adc as naive_adc
 
 from bfpdse.cim import CIMConfig, calibrate_window, crossbar_mvm, get_scheme, scheme_names
 from bfpdse.cim.adc import ADC_SCHEMES, LINEAR, register, unregister
 from bfpdse.energy import EnergyConfig, LayerUse, dense_stats, price
 from bfpdse.spec.point import make_point
-
-from naive import adc as naive_adc
 
 SCHEMES = scheme_names()
 SEARCHES = ("sequential", "binary", "flash")
