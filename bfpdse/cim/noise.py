@@ -368,11 +368,11 @@ def noisy_mvm(
         yc = y[m0 : m0 + run.batch]
         st = np.zeros((run.n_tasks(xs.shape[0]), nk.N_STAT), dtype=np.int64)
         nk.noisy_tiles(
-            pat, nz, s2, prepared.levels, run.acc0, prepared.spw, run.pw, prepared.offsets,
-            cfg.rows, run.gs, cfg.dac_bits, run.use_table, kind, kf, cfg.adc_bits, kmax, cmax,
-            prepared.block, cfg.rounding == "nearest", cfg.weight_mapping == "balanced",
-            noise.adc_sigma**2, run.read_var, prepared.key, np.int64(row0 + m0), NORMAL,
-            run.nc, run.mc, bool(return_stats), yc, st,
+            pat, nz, s2, prepared.levels, run.acc0, run.ybuf0, prepared.spw, run.pw,
+            prepared.offsets, cfg.rows, run.gs, cfg.dac_bits, run.use_table, kind, kf,
+            cfg.adc_bits, kmax, cmax, prepared.block, cfg.rounding == "nearest",
+            cfg.weight_mapping == "balanced", noise.adc_sigma**2, run.read_var, prepared.key,
+            np.int64(row0 + m0), NORMAL, run.nc, run.mc, bool(return_stats), yc, st,
         )  # fmt: skip
         stats += st.sum(axis=0)
         nz_tiles += nz.sum(axis=(0, 2), dtype=np.int64)
@@ -396,6 +396,10 @@ class _Run:
         self.G = -(-cfg.rows // self.gs)
         npat = 1 << (self.gs * d) if self.use_table else 1
         self.acc0 = np.zeros(0, dtype=_acc_dtype(prep.levels, cfg.pmax))
+        # a lane's sum over planes of pw * code * 2^k: |.| < 2^(Ab + F + 1), exact in float32
+        # up to 2^24
+        exact32 = cfg.input_bits + cfg.full_bits + 1 <= 24
+        self.ybuf0 = np.zeros(0, dtype=np.float32 if exact32 else np.float64)
         SP, Np = prep.levels.shape[1:]
         per_n = max(self.G * npat, self.G * self.gs) * SP * prep.levels.dtype.itemsize
         align = 4 * prep.block
@@ -423,7 +427,13 @@ class _Run:
         pat = np.empty((M, self.T, cfg.n_planes, self.G), dtype=ptype)
         nz = np.empty((M, self.T, cfg.n_planes), dtype=np.uint8)
         s2 = np.empty((M, self.T, cfg.n_planes), dtype=np.int64)
-        nk.plane_patterns(xu, cfg.rows, cfg.dac_bits, self.gs, pat, nz, s2)
+        # each tile zero-padded to whole groups, in the narrowest dtype of the inputs
+        width = self.G * self.gs
+        xp = np.zeros((M, self.T, width), dtype=np.uint8 if cfg.input_bits <= 8 else np.int64)
+        for t in range(self.T):
+            part = xu[:, t * cfg.rows : (t + 1) * cfg.rows]
+            xp[:, t, : part.shape[1]] = part
+        nk.plane_patterns(xp.reshape(M, -1), cfg.dac_bits, self.gs, pat, nz, s2)
         return pat, nz, s2
 
     def n_tasks(self, M: int) -> int:

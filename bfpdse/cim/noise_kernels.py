@@ -61,37 +61,33 @@ def chain(h, v):
 
 
 @njit_parallel
-def plane_patterns(xu, rows, d, gs, pat, nz, s2):
+def plane_patterns(xp, d, gs, pat, nz, s2):
     """Group patterns of every (vector, tile, plane), and the sum of squared digits per plane.
 
-    xu: (M, K) int64 non-negative plane source. pat: (M, T, P, G) out, the pattern of group g
-    being the d-bit digits of its gs rows; nz: (M, T, P) uint8 out, 1 if the plane has a nonzero
-    digit over the tile; s2: (M, T, P) int64 out, sum of digit^2 (read noise's variance).
+    xp: (M, T * G * gs) non-negative plane source, each tile zero-padded to G * gs rows.
+    pat: (M, T, P, G) out, the pattern of group g being the d-bit digits of its gs rows (row r
+    at bits r*d); nz: (M, T, P) uint8 out, 1 if the plane has a nonzero digit over the tile;
+    s2: (M, T, P) int64 out, the sum of digit^2 over the tile (read noise's variance).
     """
-    M, K = xu.shape
+    M = xp.shape[0]
     _, T, P, G = pat.shape
-    mask = (np.int64(1) << d) - 1
+    mask = (1 << d) - 1
+    width = G * gs
     for m in prange(M):
         for t in range(T):
-            k0 = t * rows
-            rt = min(rows, K - k0)
+            row = xp[m, t * width : (t + 1) * width]
             for i in range(P):
-                s2[m, t, i] = 0
+                sh = i * d
+                tot = 0
                 for g in range(G):
-                    pat[m, t, i, g] = 0
-            for r in range(rt):
-                v = xu[m, k0 + r]
-                if v == 0:
-                    continue
-                g = r // gs
-                sh = (r % gs) * d
-                for i in range(P):
-                    dig = (v >> (i * d)) & mask
-                    if dig:
-                        pat[m, t, i, g] = pat[m, t, i, g] | (dig << sh)
-                        s2[m, t, i] += dig * dig
-            for i in range(P):
-                nz[m, t, i] = 1 if s2[m, t, i] > 0 else 0
+                    v = 0
+                    for r in range(gs):
+                        dig = (np.int64(row[g * gs + r]) >> sh) & mask
+                        v |= dig << (r * d)
+                        tot += dig * dig
+                    pat[m, t, i, g] = v
+                s2[m, t, i] = tot
+                nz[m, t, i] = 1 if tot > 0 else 0
 
 
 @njit
@@ -184,7 +180,7 @@ def _adc_fixed(acc, offl, z, sc, L, signed, valid, kf, h, cmax, pwi, ybuf, mag):
         m = (abs(a) if signed else max(a, np.float32(0.0))) * valid[q]
         mag[q] = m
         c = min(np.floor(m * inv + h), cmax) * step
-        ybuf[q] += np.float64(pwi) * np.float64(-c if a < 0 else c)
+        ybuf[q] += pwi * (-c if a < 0 else c)
 
 
 @njit
@@ -201,7 +197,7 @@ def _adc_rar(acc, offl, z, sc, L, signed, valid, b, kmax, h, cmax, pwi, ybuf, ma
         kl[q] = k
         c = min(np.floor(m * bits_float(np.int32((127 - k) << 23)) + h), cmax)
         c = c * bits_float(np.int32((127 + k) << 23))
-        ybuf[q] += np.float64(pwi) * np.float64(-c if a < 0 else c)
+        ybuf[q] += pwi * (-c if a < 0 else c)
 
 
 @njit
@@ -230,7 +226,7 @@ def _adc_bfp(acc, offl, z, sc, L, signed, valid, b, kmax, block, h, cmax, pwi, y
             kl[q] = k
             c = min(np.floor(mag[q] * bits_float(np.int32((127 - k) << 23)) + h), cmax)
             c = c * bits_float(np.int32((127 + k) << 23))
-            ybuf[q] += np.float64(pwi) * np.float64(-c if neg[q] else c)
+            ybuf[q] += pwi * (-c if neg[q] else c)
 
 
 @njit
@@ -273,14 +269,16 @@ def _flush(ybuf, block, SP, NB, spw, y, m, n0, N):
 
 @njit_parallel
 def noisy_tiles(
-    pat, nz, s2, wsl, acc0, spw, pw, off, rows, gs, d, use_table, kind, kf, b, kmax, cmax,
-    block, nearest, signed, var_adc, var_read, key, row0, normal, nc, mc, want_stats, y, stats,
+    pat, nz, s2, wsl, acc0, ybuf0, spw, pw, off, rows, gs, d, use_table, kind, kf, b, kmax,
+    cmax, block, nearest, signed, var_adc, var_read, key, row0, normal, nc, mc, want_stats, y,
+    stats,
 ):  # fmt: skip
     """Parallel driver over (output chunk, vector chunk) tasks; see the module docstring.
 
     pat, nz, s2: from ``plane_patterns``. wsl: (K, SP, Np) cell levels per row, lane and output
     (int8 exact levels or float with variation; signed differences for balanced), Np = N rounded
-    up to a multiple of ``block``; acc0: an empty array of the sums' dtype. spw, pw: slice and
+    up to a multiple of ``block``; acc0, ybuf0: empty arrays of the dtypes of the sums and of the
+    per-lane sums over planes (float32 where exact, see noise.py). spw, pw: slice and
     plane weights. off: (T, SP, Np) ADC offsets. kind: the scheme; kf: its fixed window (-1 for
     rar, bfp); cmax: the largest code. var_adc, var_read: the thermal variance and the read
     variance per unit of s2. key: the layer's uint64 key; row0: the global index of vector 0.
@@ -314,7 +312,7 @@ def noisy_tiles(
         kl = np.zeros(SP * nc, np.int64)
         neg = np.zeros(SP * nc, np.bool_)
         kb = np.zeros(SP * nc, np.int64)
-        ybuf = np.zeros(SP * nc, np.float64)
+        ybuf = np.zeros(SP * nc, ybuf0.dtype)
         gkey = np.zeros(SP * nc, np.uint64)
         valid = np.zeros(SP * nc, np.float32)
         st = np.zeros(N_STAT, np.int64)
@@ -349,7 +347,7 @@ def noisy_tiles(
                     sc = np.float32(math.sqrt(var_adc + var_read * s2[m, t, i]))
                     if sc > 0:
                         _normals(L, chain(km, i), gkey, normal, z)
-                    pwi = pw[i]
+                    pwi = np.float32(pw[i])  # a power of two: pwi * code * 2^k is exact
                     if kind == BFP:
                         _adc_bfp(acc, offl[0], z, sc, L, signed, valid, b, kmax, block, h, cm,
                                  pwi, ybuf, mag, kl, neg, kb)  # fmt: skip
