@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 
 from bfpdse.cim import CIMConfig, calibrate_window, crossbar_mvm
-from bfpdse.cim.noise import NORMAL, NoiseConfig, noisy_mvm, prepare_noisy
+from bfpdse.cim.noise import (
+    NORMAL,
+    NoiseConfig,
+    NoisyLayers,
+    layer_key,
+    noisy_mvm,
+    prepare_noisy,
+)
 from bfpdse.errors import SpecError
 from bfpdse.spec import make_point
 
@@ -266,3 +273,21 @@ def test_prepared_must_match() -> None:
     prep = prepare_noisy(w, cfg, ALL)
     with pytest.raises(ValueError, match="prepared= was drawn for another"):
         noisy_mvm(x, w, cfg, NoiseConfig(adc_sigma=0.1), prepared=prep)
+
+
+def test_grouped_layers_key_each_group() -> None:
+    """NoisyLayers (the engine's path): a grouped layer's groups are drawn with their own keys,
+    once, and give noisy_mvm's numbers for those keys."""
+    x, w = _net_case()
+    xg = np.stack([x[:, :150], x[:, 150:]])
+    wg = np.stack([w[:150], w[150:]])
+    cfg = CIMConfig(rows=64, adc="rar", adc_bits=4)
+    layers = NoisyLayers(ALL, trial=2)
+    y, stats = layers.mvm("conv", xg, wg, cfg, None, 500, True)
+    assert y.shape == (2, 100, 40) and stats.vectors == 200
+    for g in range(2):
+        alone = noisy_mvm(xg[g], wg[g], cfg, ALL, trial=2, layer=layer_key("conv"), group=g,
+                          row0=500)  # fmt: skip
+        np.testing.assert_array_equal(y[g], alone)
+    assert not np.array_equal(y[0], noisy_mvm(xg[0], wg[0], cfg, ALL, row0=500))
+    np.testing.assert_array_equal(layers.mvm("conv", xg, wg, cfg, None, 500, False), y)
