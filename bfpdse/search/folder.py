@@ -15,9 +15,12 @@ once by whichever trial evaluated it first.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bfpdse.search.signals import shielded
 from bfpdse.search.study import STUDY_DIR
 from bfpdse.store.folder import OURS, SweepFolder
 from bfpdse.store.parts import PARTS, STATUSES
@@ -30,8 +33,11 @@ LOCK_WAIT_S = 120.0
 class SearchFolder(SweepFolder):
     ours = OURS | {STUDY_DIR, BEST}
 
-    def lock(self, wait_s: float = LOCK_WAIT_S):  # type: ignore[override]
-        return super().lock(wait_s)
+    @contextmanager
+    def lock(self, wait_s: float = LOCK_WAIT_S) -> Iterator[SearchFolder]:  # type: ignore[override]
+        """The folder's lock, waiting up to ``wait_s`` for another process; signals wait too."""
+        with shielded(), super().lock(wait_s) as folder:
+            yield folder
 
     def part(self, point_id: str) -> dict[str, Any] | None:
         """The stored record of one point (written by any process), or None."""

@@ -98,7 +98,8 @@ def run_search(
     Raises SpecError for a bad spec and StoreError for a folder that holds something else,
     before anything is written.
     """
-    from bfpdse.run.runner import _terminate_as_interrupt, default_evaluate
+    from bfpdse.run.runner import default_evaluate
+    from bfpdse.search.signals import stop_on_signals
 
     t0 = time.perf_counter()
     if not isinstance(spec, SearchSpec):
@@ -150,7 +151,7 @@ def run_search(
 
     loop = _Loop(spec, study, folder, identity, log, progress)
     interrupted: KeyboardInterrupt | None = None
-    with heartbeat(owners, this_owner()), _terminate_as_interrupt():
+    with heartbeat(owners, this_owner()), stop_on_signals():
         recovered = recover_orphans(study, owners)
         before = loop.finished()
         where = f"Dask scheduler {dask}" if dask else f"{jobs_n} process(es) x {threads} thread(s)"
@@ -382,9 +383,12 @@ class _Loop:
 
     def release_in_flight(self) -> None:
         """Trials still running here (interrupted) are released for the next run."""
-        waiting = [*self.in_flight.values(), *(trials for _, trials in self.deferred.values())]
-        for trials in waiting:
-            for trial in trials:
+        from optuna.trial import TrialState
+
+        # every running trial of this process, also one interrupted between two steps
+        me = this_owner()
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if trial.user_attrs.get(OWNER) == me:
                 release(self.study, trial, ORPHANED)
         self.in_flight.clear()
         self.deferred.clear()

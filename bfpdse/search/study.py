@@ -32,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from bfpdse.search.signals import shielded
 from bfpdse.search.spec import SearchSpec
 
 STUDY_DIR = "study"
@@ -150,13 +151,20 @@ class _JournalLock:
         from filelock import FileLock
 
         self._lock = FileLock(str(path) + ".flock")
+        self._shield: Any = None
 
     def acquire(self) -> bool:
+        self._shield = shielded()  # a signal waits until the write is done and the lock free
+        self._shield.__enter__()
         self._lock.acquire()
         return True
 
     def release(self) -> None:
-        self._lock.release()
+        try:
+            self._lock.release()
+        finally:
+            shield, self._shield = self._shield, None
+            shield.__exit__(None, None, None)
 
 
 def storage(folder: Path) -> Any:

@@ -108,3 +108,62 @@ def test_two_processes_share_one_study_without_duplicating_trials(tmp_path):
     df = read_results(out / "s")
     assert df["point_id"].is_unique and set(df["point_id"]) == set(evaluated)
     assert {t.user_attrs["point_id"] for t in done} == set(evaluated)
+
+
+def test_trials_in_a_process_pool_give_what_one_process_gives(tmp_path):
+    path = search_file(tmp_path, trials=8)
+    summary = run_search(path, out=tmp_path / "two", jobs=2, evaluate=fake_evaluate, progress=False)
+    assert summary.finished == 8
+    df = read_results(tmp_path / "two" / "s")
+    assert df["point_id"].is_unique and (df["status"] == "ok").all()
+    trials = study_trials(tmp_path / "two")
+    assert len(counted_finished(trials)) == 8
+    for _, row in df.iterrows():  # the pool's numbers are the evaluator's
+        assert row["energy_pj"] > 0 and 0 <= row["accuracy_drop"] <= 0.4
+
+
+def test_trials_on_a_dask_cluster(tmp_path, monkeypatch):
+    from distributed import LocalCluster
+
+    from bfpdse.run.local import THREAD_VARS
+
+    for var in THREAD_VARS:  # the in-process worker caps threads through these
+        monkeypatch.setenv(var, "1")
+    path = search_file(tmp_path, trials=6)
+    with LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:  # fmt: skip
+        summary = run_search(
+            path, out=tmp_path / "dask", dask=cluster.scheduler_address, evaluate=fake_evaluate,
+            progress=False,
+        )  # fmt: skip
+    assert summary.finished == 6 and summary.complete == 6
+    df = read_results(tmp_path / "dask" / "s")
+    assert df["point_id"].is_unique and df["trial"].notna().all()
+
+
+def test_sigterm_stops_a_search_which_then_resumes(tmp_path, monkeypatch):
+    path = search_file(tmp_path, trials=10, extra_space=WIDE)
+    out = tmp_path / "out"
+    parts = out / "s" / "parts"
+    cli = "import sys\nfrom bfpdse.cli import main\nsys.argv = ['bfpdse', *sys.argv[1:]]\nmain()\n"
+    args = ["search", str(path), "--out", str(out), "--evaluator", "fakes:slow_evaluate"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", cli, *args],
+        env=_env(tmp_path / "calls.txt", "0.5"),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(list(parts.glob("*.json")) if parts.is_dir() else []) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "run the same command to resume" in err
+    trials = study_trials(out)
+    assert not [t for t in trials if t.state.name == "RUNNING"]  # released, not left running
+    assert (out / "s" / "results.parquet").is_file()  # the table written on the way out
+    summary = run_search(path, out=out, evaluate=fake_evaluate, progress=False)
+    assert summary.recovered == [] and summary.done
