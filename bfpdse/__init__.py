@@ -18,6 +18,7 @@ _LAZY = {
     "CIMStats": "bfpdse.cim",
     "crossbar_mvm": "bfpdse.cim",
     "calibrate_window": "bfpdse.cim",
+    "prepare_weights": "bfpdse.cim",
     "load_model": "bfpdse.nn",
     "load_dataset": "bfpdse.data",
     "load_spec": "bfpdse.spec",
@@ -38,7 +39,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from bfpdse.cim import CIMConfig, CIMStats, calibrate_window, crossbar_mvm  # noqa: F401
+    from bfpdse.cim import (  # noqa: F401
+        CIMConfig,
+        CIMStats,
+        calibrate_window,
+        crossbar_mvm,
+        prepare_weights,
+    )
     from bfpdse.data import load_dataset  # noqa: F401
     from bfpdse.evaluate import evaluate  # noqa: F401
     from bfpdse.nn import load_model  # noqa: F401

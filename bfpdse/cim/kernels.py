@@ -1,9 +1,13 @@
 """Numba kernels of the crossbar engine (the two lower tiers of docs/design.md).
 
-``mvm_tiles`` is the jitted parallel driver: ``prange`` over independent (output chunk, vector
-chunk) tasks, each owning a disjoint block of ``y``. Small serial inner functions do the
-arithmetic: building a lookup table of weight-slice sums, summing table rows into the partial sums
-of one input plane, and the fused ADC + shift-add pass.
+Weights: ``gather_tiles`` cuts a layer's weights into slice tiles in the lane order below, once
+per (layer, config) (``mvm.PreparedWeights``). Two jitted parallel drivers, ``mvm_tiles`` (ADC,
+shift-add, statistics) and ``calibration_tiles`` (calibrate_window's error sums), run ``prange``
+over independent (group, output chunk, vector chunk) tasks, each owning a disjoint block of its
+output. They share the serial tier: a task's span, a tile's set-up (its weight rows, and a lookup
+table of weight-slice sums when enough planes use it) and one plane's partial sums; then the
+fused ADC + shift-add pass, or the calibration sums. Groups of a grouped convolution are just
+more tasks (block-diagonal: each group's K x N matrix on arrays of its own).
 
 Partial sums: the rows of a tile are cut into groups of ``gs`` rows; a group's plane digits form a
 pattern of gs*d bits, and ``table[g, pattern]`` holds the sum of digit * slice value over the
@@ -15,7 +19,8 @@ bit planes (measured: this is faster than that matmul alone, see benchmarks/benc
 table of a task is sized to stay in L2, whose bandwidth bounds it). Integer arithmetic
 throughout, so the sums are exact; the accumulator dtype (int16/int32/int64) is chosen by the
 caller from Pmax so that no sum overflows. For d > 2 a group would hold one row, so the kernel
-multiplies digit * slice row directly (``use_table=False``).
+multiplies digit * slice row directly, and so does a tile that few planes use (a small batch:
+building the table would cost more than it saves).
 All-zero planes of a (vector, tile) are skipped outright (SPEC "Counting"), and so are four
 groups whose patterns are all zero, which makes sparse ReLU inputs cheaper. The patterns
 themselves come from ``plane_patterns_packed`` for 8-bit inputs (a group's bytes read as one word,
@@ -48,10 +53,6 @@ N_STAT = ST_HIST + N_WINDOWS
 
 #: planes whose partial sums are kept for the statistics before they are counted
 COUNT_ROWS = 16
-
-#: driver modes: the ADC and shift-add, one of the two calibration accumulations, or the
-#: partial sums alone (for benchmarks: the cost of the sums without the ADC)
-MODE_MVM, MODE_CAL_HIST, MODE_CAL_ERR, MODE_SUMS = 0, 1, 2, 3
 
 
 @njit
@@ -130,35 +131,70 @@ def plane_patterns_packed(words, d, P, pat, nz):
                     pat[m, t, i, g] = v & 0xF
 
 
-@njit
-def _gather_weights(wsl, k0, n0, nlen, block, wt):
-    """wt[r, j*U + sp*NB + beta] = wsl[k0 + r, sp, n0 + beta*block + j]; rows past K are zero.
+#: weight mappings as the kernels number them
+MAP_DIFFERENTIAL, MAP_BALANCED, MAP_OFFSET = 0, 1, 2
 
-    The column order puts member j of every block (of every slice) in one contiguous run of
-    U = SP * NB lanes, so that block maxima and per-block windows vectorise over the lanes.
+
+@njit
+def _slice_value(v, sp, mapping, c, cmask, offset):
+    """Slice (and polarity) ``sp`` of the weight v, as docs/spec.md step 3 cuts it.
+
+    differential: sp = 2j + polarity (w+ then w-); balanced: sign(v) * slice_j(|v|); offset:
+    slice_j(v + offset).
     """
-    K, SP, _ = wsl.shape
-    NB = nlen // block
-    U = SP * NB
-    for r in range(wt.shape[0]):
-        k = k0 + r
-        for j in range(block):
-            for sp in range(SP):
-                base = j * U + sp * NB
-                if k < K:
-                    for beta in range(NB):
-                        wt[r, base + beta] = wsl[k, sp, n0 + beta * block + j]
-                else:
-                    for beta in range(NB):
-                        wt[r, base + beta] = 0
+    if mapping == MAP_OFFSET:
+        return ((v + offset) >> (sp * c)) & cmask
+    if mapping == MAP_BALANCED:
+        s = (abs(v) >> (sp * c)) & cmask
+        return s if v >= 0 else -s
+    s = (abs(v) >> ((sp >> 1) * c)) & cmask
+    pol = sp & 1
+    return s if (v > 0 and pol == 0) or (v < 0 and pol == 1) else 0
+
+
+@njit_parallel
+def gather_tiles(w, mapping, c, offset, rows, nc, block, tiles):
+    """Cut w (groups, K, N) into the kernel's weight tiles, once per layer and config.
+
+    tiles: (groups, n_chunks, T, RG, SP * nc) int8, zero on entry; tile t of output chunk ci
+    holds, in row r and lane j*U + sp*NB + beta, slice sp of w[g, t*rows + r, n0 + beta*B + j]
+    (n0 = ci * nc, B = block, NB = blocks in the chunk, U = SP * NB). The column order puts
+    member j of every block (of every slice) in one contiguous run of U lanes, so that block
+    maxima and per-block windows vectorise over the lanes. Rows past K and outputs past N (bfp
+    padding) stay zero. A slice value is at most 2^c - 1 <= 15 in magnitude: int8.
+    """
+    groups, K, N = w.shape
+    _, n_nch, T, RG, _ = tiles.shape
+    SP = tiles.shape[4] // nc
+    Np = (N + block - 1) // block * block
+    cmask = (np.int64(1) << c) - 1
+    for job in prange(groups * n_nch * T):
+        g = job // (n_nch * T)
+        ci = (job // T) % n_nch
+        t = job % T
+        n0 = ci * nc
+        NB = min(nc, Np - n0) // block
+        U = SP * NB
+        wt = tiles[g, ci, t]
+        for r in range(min(rows, K - t * rows)):  # RG >= the rows of every tile
+            src = w[g, t * rows + r]
+            for j in range(block):
+                for beta in range(NB):
+                    n = n0 + beta * block + j
+                    if n >= N:
+                        continue
+                    v = src[n]
+                    for sp in range(SP):
+                        wt[r, j * U + sp * NB + beta] = _slice_value(v, sp, mapping, c, cmask,
+                                                                     offset)  # fmt: skip
 
 
 @njit
-def _build_table(wt, gs, d, L, table):
-    """table[g, pat, :L] = sum over the group's rows r of digit_r(pat) * wt[g*gs + r, :L]."""
-    G, npat, _ = table.shape
+def _build_table(wt, gs, d, Gt, L, table):
+    """table[g, pat, :L] = sum over group g's rows r of digit_r(pat) * wt[g*gs + r, :L], g < Gt."""
+    npat = table.shape[1]
     mask = (1 << d) - 1
-    for g in range(G):
+    for g in range(Gt):
         for q in range(L):
             table[g, 0, q] = 0
         for pt in range(1, npat):
@@ -172,24 +208,22 @@ def _build_table(wt, gs, d, L, table):
 
 
 @njit
-def _sum_table(table, pat, m, t, i, L, acc):
-    """acc[:L] = sum over groups g of table[g, pat[m, t, i, g], :L].
+def _sum_table(table, pg, Gt, L, acc):
+    """acc[:L] = sum over groups g < Gt of table[g, pg[g], :L] (pg: one plane's patterns).
 
     Four groups per pass over acc (a zero pattern reads the all-zero row 0 of its table), so
     acc is loaded and stored once per four table rows; four zero patterns skip their pass.
     """
-    G = pat.shape[3]
-    pg = pat[m, t, i]
     for q in range(L):
         acc[q] = 0
-    for g in range(0, G - G % 4, 4):
+    for g in range(0, Gt - Gt % 4, 4):
         p0, p1, p2, p3 = pg[g], pg[g + 1], pg[g + 2], pg[g + 3]
         if p0 | p1 | p2 | p3:
             for q in range(L):
                 acc[q] += (table[g, p0, q] + table[g + 1, p1, q]) + (
                     table[g + 2, p2, q] + table[g + 3, p3, q]
                 )
-    for g in range(G - G % 4, G):
+    for g in range(Gt - Gt % 4, Gt):
         pt = pg[g]
         if pt != 0:
             for q in range(L):
@@ -197,15 +231,39 @@ def _sum_table(table, pat, m, t, i, L, acc):
 
 
 @njit
-def _sum_direct(wt, pat, m, t, i, L, acc):
-    """acc[:L] = sum over rows r of digit * wt[r, :L] (gs = 1, large dac_bits)."""
+def _sum_rows(wt, pg, Gt, gs, d, L, acc):
+    """acc[:L] = sum over the rows r of digit_r * wt[r, :L], straight from the group patterns.
+
+    Cheaper than a lookup table when few planes use the tile (a table costs 2^(gs*d) - 1 row
+    adds per group to build); gs = 1 (d > 2) always takes this path.
+    """
     for q in range(L):
         acc[q] = 0
-    for r in range(pat.shape[3]):
-        v = pat[m, t, i, r]
-        if v != 0:
-            for q in range(L):
-                acc[q] += v * wt[r, q]
+    mask = (1 << d) - 1
+    for g in range(Gt):
+        pt = np.int64(pg[g])
+        if pt == 0:
+            continue
+        for r in range(gs):
+            dig = (pt >> (r * d)) & mask
+            if dig == 0:
+                continue
+            row = wt[g * gs + r]
+            if dig == 1:
+                for q in range(L):
+                    acc[q] += row[q]
+            else:
+                for q in range(L):
+                    acc[q] += dig * row[q]
+
+
+@njit
+def _plane_sums(use_table, table, wt, pg, Gt, gs, d, L, acc):
+    """The partial sums acc[:L] of one input plane (patterns pg) on one tile."""
+    if use_table:
+        _sum_table(table, pg, Gt, L, acc)
+    else:
+        _sum_rows(wt, pg, Gt, gs, d, L, acc)
 
 
 @njit
@@ -466,8 +524,8 @@ def _member_outputs(N, n0, j, block, NB):
 
 
 @njit
-def _flushf(ybuf, block, SP, NB, spw, y, m, n0, N, tf):
-    """y[m, n] += sum over slices of spw[sp] * ybuf[lane], summed in float64 first (tf: scratch).
+def _flushf(ybuf, block, SP, NB, spw, yrow, n0, N, tf):
+    """yrow[n] += sum over slices of spw[sp] * ybuf[lane], summed in float64 first (tf: scratch).
 
     Exact: the float32 lanes hold integers |v| < 2^24 and |spw| <= 2^15, so with at most 32
     slices the sum stays below 2^44, well inside float64's 53 bits. Float64 multiplies
@@ -483,7 +541,7 @@ def _flushf(ybuf, block, SP, NB, spw, y, m, n0, N, tf):
             wgt = np.float64(spw[sp])
             for beta in range(nb):
                 tf[beta] += wgt * np.float64(ybuf[base + beta])
-        yr = y[m, n0 + j : n0 + j + nb * block : block]
+        yr = yrow[n0 + j : n0 + j + nb * block : block]
         for beta in range(nb):
             yr[beta] += np.int64(tf[beta])
 
@@ -519,12 +577,12 @@ def _cal_err(acc, L, b, nearest, errs, task):
 
 
 @njit
-def _flush(ybuf, block, SP, NB, y, m, n0, N):
-    """y[m, n0 + beta*B + j] += sum over slices of ybuf[j*U + sp*NB + beta] (n < N only)."""
+def _flush(ybuf, block, SP, NB, yrow, n0, N):
+    """yrow[n0 + beta*B + j] += sum over slices of ybuf[j*U + sp*NB + beta] (n < N only)."""
     U = SP * NB
     for j in range(block):
         nb = _member_outputs(N, n0, j, block, NB)
-        yr = y[m, n0 + j : n0 + j + nb * block : block]
+        yr = yrow[n0 + j : n0 + j + nb * block : block]
         for sp in range(SP):
             base = j * U + sp * NB
             for beta in range(nb):
@@ -555,154 +613,230 @@ def _thresholds(kind, k_fixed, half_fixed, nearest, cmax, b, kmax, Pmax, thr):
     return (4 if count_sat else 2), count_sat
 
 
-@njit_parallel
-def mvm_tiles(
-    pat, nz, wsl, spw, pw, rows, Pmax, gs, d, use_table, kind, k_fixed, b, block, nearest,
-    want_stats, flush_every, mode, fast, nc, mc, y, stats, hist, errs,
-):  # fmt: skip
-    """Parallel driver over (output chunk, vector chunk) tasks; see the module docstring.
+# ---- the drivers ------------------------------------------------------------------------------
+# Both drivers run prange over tasks (group, output chunk, vector chunk), each owning a disjoint
+# block of the output, and share the serial tier below: a task's span, a tile's set-up (its weight
+# rows from the prepared tiles, and a lookup table when enough planes use the tile) and one
+# plane's partial sums. ``geo`` is the shape tuple (M, K, N, rows, gs, d, nc, block, min_live):
+# vectors per group in this call, rows and outputs of one group's matrix, rows per tile, rows per
+# pattern group, dac bits, outputs per task (a multiple of block), the bfp block (1 otherwise),
+# and the fewest live planes for which a tile builds its lookup table. Patterns and live planes
+# come as (groups * M, T, P, ...): group g's vector m is row g * M + m.
 
-    pat, nz: from ``plane_patterns``; Pmax: the largest partial sum. wsl: (K, SP, Np) slice
-    values in the accumulator dtype, Np = N rounded up to a multiple of ``block`` (zero columns)
-    for bfp, else N.
-    spw: (SP,) int64 signed slice weights; pw: (P,) int64 plane weights.
-    kind/k_fixed/b/block/nearest: the ADC (k_fixed for ideal, linear, calibrated; block is 1
-    for every scheme but bfp). mode: MODE_MVM accumulates into y (M, N) int64 and, with
-    want_stats, stats (tasks, N_STAT), emptying the lane counters every ``flush_every``
-    (vector, tile) pairs; MODE_CAL_HIST into hist (tasks, Pmax + 1); MODE_CAL_ERR into
-    errs (tasks, nk, 3). fast: use the float32 ADC path (only when its bounds hold, see
-    above). nc: outputs per task (a multiple of block); mc: vectors per task.
-    """
-    M, T, P, G = pat.shape
-    K, SP, Np = wsl.shape
-    N = y.shape[1]
-    n_nch = (Np + nc - 1) // nc
+
+@njit
+def _task_span(task, geo, mc, n_nch):
+    """(group, first output, first vector, end vector) of a task; tasks run g, vector chunk, ci."""
+    M, nc = geo[0], geo[6]
     n_mch = (M + mc - 1) // mc
-    npat = (1 << (gs * d)) if use_table else 1
+    g = task // (n_mch * n_nch)
+    mci = (task // n_nch) % n_mch
+    m0 = mci * mc
+    return g, (task % n_nch) * nc, m0, min(M, m0 + mc)
+
+
+@njit
+def _tile_setup(tiles, g, ci, t, nz, r0, m1, geo, L, table):
+    """Tile t of a task: (live planes over rows r0 .. m1 of nz, weight rows, groups, table?).
+
+    The table (built here when it is used) costs 2^(gs*d) - 1 row adds per group: it pays when
+    at least ``min_live`` planes of the task read the tile; fewer sum the weight rows directly.
+    """
+    K, rows, gs, d, min_live = geo[1], geo[3], geo[4], geo[5], geo[8]
+    live = 0
+    for m in range(r0, m1):
+        for i in range(nz.shape[2]):
+            live += nz[m, t, i]
+    wt = tiles[g, ci, t]
+    Gt = (min(rows, K - t * rows) + gs - 1) // gs
+    use_table = gs > 1 and live >= min_live
+    if use_table and live > 0:
+        _build_table(wt, gs, d, Gt, L, table)
+    return live, wt, Gt, use_table
+
+
+@njit
+def _lane_weights(pw, spw, block, NB, N, n0):
+    """wv[i, lane]: plane weight * signed slice weight; members[lane]: real outputs of its block."""
+    P, SP = pw.shape[0], spw.shape[0]
+    U = SP * NB
+    wv = np.empty((P, U * block), np.int64)
+    members = np.zeros(U * block, np.int64)
+    for i in range(P):
+        for j in range(block):
+            for sp in range(SP):
+                for beta in range(NB):
+                    wv[i, j * U + sp * NB + beta] = pw[i] * spw[sp]
+    for sp in range(SP):
+        for beta in range(NB):
+            members[sp * NB + beta] = max(0, min(block, N - (n0 + beta * block)))
+    return wv, members
+
+
+@njit
+def _mvm_task(task, pat, nz, tiles, spw, pw, kfix, geo, adc, run, proto, y, stats):
+    """One task of ``mvm_tiles``: ADC and shift-add into y, counters into stats[task]."""
+    M, K, N, rows, gs, d, nc, block, min_live = geo
+    kind, b, nearest, Pmax = adc
+    mc, flush_every, fast, stats_on = run
+    n_nch, T = tiles.shape[1], tiles.shape[2]
+    P, SP = nz.shape[2], spw.shape[0]
+    g, n0, m0, m1 = _task_span(task, geo, mc, n_nch)
+    nlen = min(nc, (N + block - 1) // block * block - n0)
+    NB = nlen // block
+    U = SP * NB
+    L = SP * nlen
+    LW = SP * nc
+    r0 = g * M
+    k_fixed = kfix[g]
+    npat = (1 << (gs * d)) if gs > 1 else 1
     half_fixed = ((np.int64(1) << k_fixed) >> 1) * nearest
     cmax = (np.int64(1) << b) - 1 if kind != IDEAL else np.int64(1) << 62
     kmax = max(0, 64 - leading_zeros(np.uint64(max(1, Pmax))) - b)  # largest rar window F - b
-    thr = np.zeros(max(4, -(-kmax // 4) * 4), wsl.dtype)
+    thr = np.zeros(max(4, -(-kmax // 4) * 4), proto.dtype)
     n_thr, count_sat = _thresholds(kind, k_fixed, half_fixed, nearest, cmax, b, kmax, Pmax, thr)
     n_rows = thr.shape[0] + 1  # the threshold rows, then bfp's rounded-to-zero row
-    stats_on = want_stats and mode == MODE_MVM
     # float32 constants of the fast path (exact powers of two; no pow() in the loops)
     sc_f = np.float32(np.int64(1) << k_fixed)
     inv_f = np.float32(1.0) / sc_f
     hf_f = np.float32(0.5) * sc_f if nearest else np.float32(0.0)
     cm_f = np.float32(cmax)
     s_rar = np.float32(1.0) / np.float32(np.int64(1) << (b - 1))
-    for task in prange(n_nch * n_mch):
-        nci = task % n_nch
-        mci = task // n_nch
-        n0 = nci * nc
-        nlen = min(nc, Np - n0)
-        NB = nlen // block
-        U = SP * NB
-        L = SP * nlen
-        m0 = mci * mc
-        m1 = min(M, m0 + mc)
-        wt = np.zeros((G * gs, SP * nc), wsl.dtype)
-        # a group sums at most gs * (2^d - 1) * (2^c - 1) <= 90 (d <= 2, gs * d = 4, c <= 4):
-        # int8 entries halve the bytes read per partial sum (the table is read from L2)
-        table = np.zeros((G if use_table else 1, npat, SP * nc), np.int8)
-        # the count buffer: partial sums of converted planes, counted when full
-        accB = np.zeros((COUNT_ROWS, SP * nc), wsl.dtype)
-        nb = 0  # rows of the buffer in use
-        ybuf = np.zeros(SP * nc, np.int64)
-        ybuf_f = np.zeros(SP * nc, np.float32)
-        tf = np.zeros(nc, np.float64)
-        scf = np.zeros(SP * nc, np.float32)
-        invf = np.zeros(SP * nc, np.float32)
-        cnt = np.zeros((n_rows, SP * nc), wsl.dtype)
-        ones = np.ones(SP * nc, np.int64)
-        since = 0  # (vector, tile) pairs counted since the last flush of cnt
-        conv = 0  # conversions since the last flush of cnt
-        # bfp: the block windows of the buffered planes and their zero thresholds (rows as accB)
-        kbB = np.zeros((COUNT_ROWS, SP * nc) if kind == BFP else (1, 1), wsl.dtype)
-        tbB = np.zeros((COUNT_ROWS, SP * nc) if kind == BFP else (1, 1), wsl.dtype)
-        # wv[i, lane] = plane weight * signed slice weight of the lane
-        wv = np.empty((P, SP * nc), np.int64)
-        members = np.zeros(SP * nc, np.int64)  # real outputs in the block of each lane
-        for i in range(P):
-            for j in range(block):
-                for sp in range(SP):
-                    for beta in range(NB):
-                        wv[i, j * U + sp * NB + beta] = pw[i] * spw[sp]
-        for sp in range(SP):
-            for beta in range(NB):
-                members[sp * NB + beta] = max(0, min(block, N - (n0 + beta * block)))
-        real = members[:U].sum()  # conversions per plane: bfp's padding lanes convert nothing
-        for t in range(T):
-            _gather_weights(wsl, t * rows, n0, nlen, block, wt)
-            if use_table:
-                _build_table(wt, gs, d, L, table)
-            for m in range(m0, m1):
-                live = 0
-                for i in range(P):
-                    live += nz[m, t, i]
-                if live == 0:
-                    continue
-                if fast:
-                    ybuf_f[:L] = 0
-                else:
-                    ybuf[:L] = 0
-                nlive = 0
-                for i in range(P):
-                    if nz[m, t, i] == 0:
-                        continue  # an all-zero plane: skipped, no conversions
-                    nlive += 1
-                    slot = nb if stats_on else 0
-                    acc = accB[slot]
-                    if use_table:
-                        _sum_table(table, pat, m, t, i, L, acc)
-                    else:
-                        _sum_direct(wt, pat, m, t, i, L, acc)
-                    if mode == MODE_SUMS:
-                        continue
-                    elif mode == MODE_CAL_HIST:
-                        _cal_hist(acc, L, hist, task)
-                        continue
-                    elif mode == MODE_CAL_ERR:
-                        _cal_err(acc, L, b, nearest, errs, task)
-                        continue
-                    pwf = np.float32(pw[i])
-                    if kind == BFP:
-                        kb = kbB[slot]
-                        _block_windows(acc, block, U, b, kb)
-                        if stats_on:
-                            _rz_thresholds(kb, U, nearest, tbB[slot])
-                        if fast:
-                            _adcf_bfp(acc, block, U, pwf, nearest, kb, scf, invf, ybuf_f)
-                        else:
-                            _adc_bfp(acc, block, U, wv, i, nearest, kb, ybuf)
-                    elif kind == RAR and fast:
-                        _adcf_rar(acc, L, pwf, s_rar, nearest, ybuf_f)
-                    elif kind == RAR:
-                        _adc_rar(acc, L, wv, i, b, nearest, ybuf)
-                    elif fast:
-                        _adcf_fixed(acc, L, pwf, sc_f, inv_f, hf_f, cm_f, ybuf_f)
-                    else:
-                        _adc_fixed(acc, L, wv, i, k_fixed, half_fixed, cmax, ybuf)
+    # int8 table entries: a group sums at most gs * (2^d - 1) * (2^c - 1) <= 90 (d <= 2,
+    # gs * d = 4, c <= 4), which halves the bytes read per partial sum (the table is read from L2)
+    table = np.empty((tiles.shape[3] // gs if gs > 1 else 1, npat, LW), np.int8)
+    # the count buffer: partial sums of converted planes, counted when full
+    accB = np.zeros((COUNT_ROWS, LW), proto.dtype)
+    nb = 0  # rows of the buffer in use
+    ybuf = np.zeros(LW, np.int64)
+    ybuf_f = np.zeros(LW, np.float32)
+    tf = np.zeros(nc, np.float64)
+    scf = np.zeros(LW, np.float32)
+    invf = np.zeros(LW, np.float32)
+    cnt = np.zeros((n_rows, LW), proto.dtype)
+    ones = np.ones(LW, np.int64)
+    since = 0  # (vector, tile) pairs counted since the last flush of cnt
+    conv = 0  # conversions since the last flush of cnt
+    # bfp: the block windows of the buffered planes and their zero thresholds (rows as accB)
+    kbB = np.zeros((COUNT_ROWS, LW) if kind == BFP else (1, 1), proto.dtype)
+    tbB = np.zeros((COUNT_ROWS, LW) if kind == BFP else (1, 1), proto.dtype)
+    wv, members = _lane_weights(pw, spw, block, NB, N, n0)
+    real = members[:U].sum()  # conversions per plane: bfp's padding lanes convert nothing
+    for t in range(T):
+        live, wt, Gt, use_table = _tile_setup(tiles, g, n0 // nc, t, nz, r0 + m0, r0 + m1, geo,
+                                              L, table)  # fmt: skip
+        if live == 0:
+            continue
+        for m in range(m0, m1):
+            mm = r0 + m
+            live = 0
+            for i in range(P):
+                live += nz[mm, t, i]
+            if live == 0:
+                continue
+            if fast:
+                ybuf_f[:L] = 0
+            else:
+                ybuf[:L] = 0
+            for i in range(P):
+                if nz[mm, t, i] == 0:
+                    continue  # an all-zero plane: skipped, no conversions
+                slot = nb if stats_on else 0
+                acc = accB[slot]
+                _plane_sums(use_table, table, wt, pat[mm, t, i], Gt, gs, d, L, acc)
+                pwf = np.float32(pw[i])
+                if kind == BFP:
+                    kb = kbB[slot]
+                    _block_windows(acc, block, U, b, kb)
                     if stats_on:
-                        nb += 1
-                        if nb == COUNT_ROWS:
-                            _count_buffer(kind, accB, kbB, tbB, nb, L, U, block, thr, n_thr, cnt)
-                            nb = 0
+                        _rz_thresholds(kb, U, nearest, tbB[slot])
+                    if fast:
+                        _adcf_bfp(acc, block, U, pwf, nearest, kb, scf, invf, ybuf_f)
+                    else:
+                        _adc_bfp(acc, block, U, wv, i, nearest, kb, ybuf)
+                elif kind == RAR and fast:
+                    _adcf_rar(acc, L, pwf, s_rar, nearest, ybuf_f)
+                elif kind == RAR:
+                    _adc_rar(acc, L, wv, i, b, nearest, ybuf)
+                elif fast:
+                    _adcf_fixed(acc, L, pwf, sc_f, inv_f, hf_f, cm_f, ybuf_f)
+                else:
+                    _adc_fixed(acc, L, wv, i, k_fixed, half_fixed, cmax, ybuf)
                 if stats_on:
-                    conv += (real if kind == BFP else L) * nlive
-                if mode == MODE_MVM and fast:
-                    _flushf(ybuf_f, block, SP, NB, spw, y, m, n0, N, tf)
-                elif mode == MODE_MVM:
-                    _flush(ybuf, block, SP, NB, y, m, n0, N)
-                since += 1
-                if stats_on and since == flush_every:
-                    _count_buffer(kind, accB, kbB, tbB, nb, L, U, block, thr, n_thr, cnt)
-                    nb = 0
-                    _flush_counts(cnt, ones, members, L, U, kind, kmax, count_sat, conv, stats,
-                                  task)  # fmt: skip
-                    since = 0
-                    conv = 0
-        if stats_on:
-            _count_buffer(kind, accB, kbB, tbB, nb, L, U, block, thr, n_thr, cnt)
-            _flush_counts(cnt, ones, members, L, U, kind, kmax, count_sat, conv, stats, task)
+                    nb += 1
+                    if nb == COUNT_ROWS:
+                        _count_buffer(kind, accB, kbB, tbB, nb, L, U, block, thr, n_thr, cnt)
+                        nb = 0
+            if stats_on:
+                conv += (real if kind == BFP else L) * live
+            yrow = y[m, g * N : (g + 1) * N]
+            if fast:
+                _flushf(ybuf_f, block, SP, NB, spw, yrow, n0, N, tf)
+            else:
+                _flush(ybuf, block, SP, NB, yrow, n0, N)
+            since += 1
+            if stats_on and since == flush_every:
+                _count_buffer(kind, accB, kbB, tbB, nb, L, U, block, thr, n_thr, cnt)
+                nb = 0
+                _flush_counts(cnt, ones, members, L, U, kind, kmax, count_sat, conv, stats, task)
+                since = 0
+                conv = 0
+    if stats_on:
+        _count_buffer(kind, accB, kbB, tbB, nb, L, U, block, thr, n_thr, cnt)
+        _flush_counts(cnt, ones, members, L, U, kind, kmax, count_sat, conv, stats, task)
+
+
+@njit_parallel
+def mvm_tiles(pat, nz, tiles, spw, pw, kfix, geo, adc, run, proto, y, stats):
+    """The crossbar MVM of one batch chunk: one ``_mvm_task`` per row of ``stats``.
+
+    pat, nz: from ``plane_patterns`` (rows g * M + m); tiles: from ``gather_tiles``; spw: (SP,)
+    int64 signed slice weights; pw: (P,) int64 plane weights; kfix: (groups,) int64 fixed
+    window per group (ideal, linear, calibrated; unused by rar and bfp). geo: see above.
+    adc = (kind, b, nearest, Pmax); run = (mc, flush_every, fast, stats_on): vectors per task,
+    (vector, tile) pairs after which the lane counters are emptied, the float32 ADC path (only
+    when its bounds hold, see above), whether to count. proto: any array of the accumulator
+    dtype. y: (M, groups * N) int64, accumulated into; stats: (tasks, N_STAT) int64.
+    """
+    for task in prange(stats.shape[0]):
+        _mvm_task(task, pat, nz, tiles, spw, pw, kfix, geo, adc, run, proto, y, stats)
+
+
+@njit
+def _calibration_task(task, pat, nz, tiles, geo, b, nearest, mc, proto, hist, errs, use_hist):
+    """One task of ``calibration_tiles``: every partial sum into hist[task] or errs[task]."""
+    M, K, N, rows, gs, d, nc, block, min_live = geo
+    n_nch, T = tiles.shape[1], tiles.shape[2]
+    P = nz.shape[2]
+    SP = tiles.shape[4] // nc
+    g, n0, m0, m1 = _task_span(task, geo, mc, n_nch)
+    L = SP * min(nc, (N + block - 1) // block * block - n0)
+    r0 = g * M
+    npat = (1 << (gs * d)) if gs > 1 else 1
+    table = np.empty((tiles.shape[3] // gs if gs > 1 else 1, npat, SP * nc), np.int8)
+    acc = np.zeros(SP * nc, proto.dtype)
+    for t in range(T):
+        live, wt, Gt, use_table = _tile_setup(tiles, g, n0 // nc, t, nz, r0 + m0, r0 + m1, geo,
+                                              L, table)  # fmt: skip
+        if live == 0:
+            continue
+        for mm in range(r0 + m0, r0 + m1):
+            for i in range(P):
+                if nz[mm, t, i] == 0:
+                    continue
+                _plane_sums(use_table, table, wt, pat[mm, t, i], Gt, gs, d, L, acc)
+                if use_hist:
+                    _cal_hist(acc, L, hist, task)
+                else:
+                    _cal_err(acc, L, b, nearest, errs, task)
+
+
+@njit_parallel
+def calibration_tiles(pat, nz, tiles, geo, b, nearest, mc, proto, hist, errs, use_hist):
+    """calibrate_window's pass: a histogram of |p| (hist: (tasks, Pmax + 1)) or, for large
+    Pmax, the exact squared errors of every window (errs: (tasks, nk, 3), see ``_cal_err``).
+    Arguments as ``mvm_tiles``'s; the task count is the first axis of the array in use.
+    """
+    tasks = hist.shape[0] if use_hist else errs.shape[0]
+    for task in prange(tasks):
+        _calibration_task(task, pat, nz, tiles, geo, b, nearest, mc, proto, hist, errs, use_hist)

@@ -1,9 +1,11 @@
-"""crossbar_mvm and calibrate_window: the public tier (checks, preparation, statistics).
+"""prepare_weights, crossbar_mvm and calibrate_window: the public tier (checks, preparation,
+statistics).
 
 The arithmetic is docs/spec.md's; the work is done by the kernels in ``kernels.py``. This module
-validates the arguments, applies the input blocks (SPEC step 0), cuts the weights into slices,
-packs the input planes, picks chunk sizes and the accumulator dtype, runs the driver batch chunk
-by batch chunk, and turns the kernel's counters into a ``CIMStats``.
+validates the arguments, cuts the weights into slice tiles once per (layer, config)
+(``PreparedWeights``), applies the input blocks (SPEC step 0), packs the input planes, picks
+chunk sizes, runs the driver batch chunk by batch chunk, and turns the kernel's counters into a
+``CIMStats``. Grouped layers run as one pass over all their groups.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ TABLE_BYTES = 256 * 1024
 PATTERN_BYTES = 64 * 1024 * 1024
 #: calibrate_window keeps a histogram of |p| when Pmax + 1 <= this, else exact per-window sums
 HIST_LIMIT = 1 << 16
+#: live input planes of a task from which a tile's lookup table pays for its building
+TABLE_MIN_PLANES = 12
 
 
 # ----------------------------------------------------------------------------- checks
@@ -59,24 +63,54 @@ def _window_range(cfg: CIMConfig) -> int:
     return max(0, cfg.full_bits - cfg.adc_bits)
 
 
-def _check_args(x: Any, w: Any, cfg: CIMConfig) -> tuple[np.ndarray, np.ndarray]:
+def _check_weights(w: Any, cfg: CIMConfig) -> tuple[np.ndarray, bool]:
+    """w as (groups, K, N) int64 and whether it came grouped (3-D)."""
     if not isinstance(cfg, CIMConfig):
         raise TypeError(f"cfg must be a CIMConfig, got {type(cfg).__name__}")
-    x = _check_matrix("x", x)
-    w = _check_matrix("w", w)
-    if x.shape[1] != w.shape[0]:
-        raise ValueError(
-            f"shapes do not match: x is {x.shape} and w is {w.shape}; "
-            "x must be (M, K) and w (K, N) with the same K"
-        )
-    ab, wb = cfg.input_bits, cfg.weight_bits
-    if cfg.input_signed:
-        _check_range("x", x, -(1 << (ab - 1)), (1 << (ab - 1)) - 1, f"input_bits={ab} (signed)")
+    arr = np.asarray(w)
+    grouped = arr.ndim == 3
+    if grouped:
+        if arr.dtype.kind not in "iu":
+            _check_matrix("w", arr)  # the dtype message
+        if arr.shape[0] < 1:
+            raise ValueError(f"grouped weights need at least one group, got shape {arr.shape}")
     else:
-        _check_range("x", x, 0, (1 << ab) - 1, f"input_bits={ab} (unsigned)")
+        arr = _check_matrix("w", arr)[None]
+    wb = cfg.weight_bits
     wmax = (1 << (wb - 1)) - 1
-    _check_range("w", w, -wmax, wmax, f"weight_bits={wb}")
-    return x, w.astype(np.int64, copy=False)
+    _check_range("w", arr, -wmax, wmax, f"weight_bits={wb}")
+    return arr.astype(np.int64, copy=False), grouped
+
+
+def _check_inputs(x: Any, prep: PreparedWeights) -> np.ndarray:
+    """x as (groups, M, K): (M, K) for plain weights, (groups, M, K) for grouped ones."""
+    cfg = prep.cfg
+    arr = np.asarray(x)
+    if prep.grouped:
+        if arr.ndim != 3 or arr.dtype.kind not in "iu":
+            raise ValueError(
+                f"x must be a 3-D array of integers (groups, M, K) for grouped weights, got "
+                f"shape {arr.shape} and dtype {arr.dtype}"
+            )
+        if arr.shape[0] != prep.groups or arr.shape[2] != prep.K:
+            raise ValueError(
+                f"shapes do not match: x is {arr.shape} and the weights are "
+                f"({prep.groups}, {prep.K}, {prep.N}); x must be (groups, M, K)"
+            )
+    else:
+        arr = _check_matrix("x", arr)
+        if arr.shape[1] != prep.K:
+            raise ValueError(
+                f"shapes do not match: x is {arr.shape} and w is {(prep.K, prep.N)}; "
+                "x must be (M, K) and w (K, N) with the same K"
+            )
+        arr = arr[None]
+    ab = cfg.input_bits
+    if cfg.input_signed:
+        _check_range("x", arr, -(1 << (ab - 1)), (1 << (ab - 1)) - 1, f"input_bits={ab} (signed)")
+    else:
+        _check_range("x", arr, 0, (1 << ab) - 1, f"input_bits={ab} (unsigned)")
+    return arr
 
 
 def _check_window(window: Any, cfg: CIMConfig) -> int:
@@ -104,6 +138,21 @@ def _check_window(window: Any, cfg: CIMConfig) -> int:
     return int(window)
 
 
+def _check_windows(window: Any, prep: PreparedWeights) -> np.ndarray:
+    """The fixed window of every group (groups,) int64: one int, or one per group if grouped."""
+    cfg = prep.cfg
+    if prep.grouped and window is not None and not isinstance(window, numbers.Integral):
+        ws = list(window) if isinstance(window, list | tuple | np.ndarray) else None
+        if ws is None or len(ws) != prep.groups:
+            raise ValueError(
+                f"window={window!r} must be an int or a sequence of {prep.groups} ints "
+                "(one per group)"
+            )
+    else:
+        ws = [window] * prep.groups
+    return np.array([_fixed_window(cfg, _check_window(k, cfg)) for k in ws], dtype=np.int64)
+
+
 # ----------------------------------------------------------------------------- preparation
 
 
@@ -126,29 +175,24 @@ def apply_input_blocks(x: np.ndarray, rows: int, m: int, nearest: bool) -> np.nd
     return (code << kx).reshape(M, T * rows)[:, :K]
 
 
-def weight_slices(w: np.ndarray, cfg: CIMConfig, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Cut w (K, N) into slice values (K, SP, N) and their signed weights (SP,) int64.
+#: weight mappings as the kernels number them
+MAPPING_IDS = {
+    "differential": kn.MAP_DIFFERENTIAL,
+    "balanced": kn.MAP_BALANCED,
+    "offset": kn.MAP_OFFSET,
+}
 
-    differential: sp = 2j + polarity (w+ then w-), weights +2^(jc), -2^(jc).
-    balanced: sp = j, the signed value sign(w) * slice_j(|w|), weight 2^(jc).
-    offset: sp = j, slices of u = w + 2^(Wb-1), weight 2^(jc).
+
+def slice_weights(cfg: CIMConfig) -> np.ndarray:
+    """Signed weight of each slice (and polarity) sp, (SP,) int64.
+
+    differential: sp = 2j + polarity (w+ then w-), weights +2^(jc), -2^(jc); balanced and
+    offset: sp = j, weight 2^(jc).
     """
-    c, S = cfg.cell_bits, cfg.n_slices
-    cmask = (1 << c) - 1
-    shifts = (np.arange(S, dtype=np.int64) * c)[None, :, None]
-    scale = np.int64(1) << (np.arange(S, dtype=np.int64) * c)
-    if cfg.weight_mapping == "offset":
-        u = (w + (1 << (cfg.weight_bits - 1)))[:, None, :]
-        return ((u >> shifts) & cmask).astype(dtype), scale
-    mag = np.abs(w)[:, None, :]
-    sl = (mag >> shifts) & cmask
-    if cfg.weight_mapping == "balanced":
-        return (sl * np.sign(w)[:, None, :]).astype(dtype), scale
-    K, N = w.shape
-    out = np.zeros((K, 2 * S, N), dtype=dtype)
-    out[:, 0::2] = np.where(w[:, None, :] > 0, sl, 0)
-    out[:, 1::2] = np.where(w[:, None, :] < 0, sl, 0)
-    return out, np.stack([scale, -scale], axis=1).reshape(-1)
+    scale = np.int64(1) << (np.arange(cfg.n_slices, dtype=np.int64) * cfg.cell_bits)
+    if cfg.weight_mapping == "differential":
+        return np.stack([scale, -scale], axis=1).reshape(-1)
+    return scale
 
 
 def plane_weights(cfg: CIMConfig) -> np.ndarray:
@@ -169,78 +213,125 @@ def acc_dtype(pmax: int) -> np.dtype:
     return np.dtype(np.int64)
 
 
-class _Plan:
-    """Everything the driver needs besides the batch chunk: slices, grouping, chunk sizes."""
+class PreparedWeights:
+    """A layer's weights cut for one CIMConfig, ready for ``crossbar_mvm`` (``prepare_weights``).
 
-    def __init__(self, w: np.ndarray, cfg: CIMConfig, M: int) -> None:
-        K, N = w.shape
+    Everything that depends on the weights and the config alone is computed here once: the
+    weight slices in the kernel's lane order (``tiles``, int8, one tile per group, output chunk
+    and row tile), the slice and plane weights, the chunk sizes and the ADC path. A call then
+    pays for its inputs only (and, when enough input planes use a tile, for that tile's lookup
+    table). ``groups`` > 1 (or weights given as (groups, K, N)) is a block-diagonal grouped layer:
+    each group's K x N matrix on arrays of its own, all converted in one pass.
+    """
+
+    def __init__(self, w: np.ndarray, cfg: CIMConfig, grouped: bool) -> None:
+        groups, K, N = w.shape
         self.cfg = cfg
-        self.K, self.N = K, N
+        self.grouped = grouped
+        self.groups, self.K, self.N = groups, K, N
         self.T = -(-K // cfg.rows) if K else 0
         d = cfg.dac_bits
         # lookup tables pay off when a group holds at least two rows
         self.use_table = d <= GROUP_BITS // 2
         self.gs = GROUP_BITS // d if self.use_table else 1
-        self.G = -(-cfg.rows // self.gs)
+        # pattern groups per tile: a layer narrower than R (depthwise: K = 9) needs only its own
+        self.G = max(1, -(-min(cfg.rows, K) // self.gs))
         npat = 1 << (self.gs * d) if self.use_table else 1
         self.dtype = acc_dtype(cfg.pmax)
+        self.proto = np.zeros(1, self.dtype)  # tells the kernels the accumulator dtype
         # bfp blocks: pad N to a multiple of B with zero columns (they never raise a block max)
-        self.block = get_scheme(cfg.adc).block(cfg)
-        wsl, self.spw = weight_slices(w, cfg, self.dtype)
-        self.SP = wsl.shape[1]
-        Np = -(-N // self.block) * self.block
-        self.wsl = np.zeros((K, self.SP, Np), dtype=self.dtype)
-        self.wsl[:, :, :N] = wsl
+        self.block = cfg.block if get_scheme(cfg.adc).kind == BFP else 1
+        self.spw = slice_weights(cfg)
         self.pw = plane_weights(cfg)
+        self.SP = self.spw.shape[0]
+        self.Np = -(-N // self.block) * self.block
         # float32 ADC path: exact while |p| < 2^22 and the per-lane sum over planes < 2^24
         F = cfg.full_bits
         self.fast = F <= 22 and cfg.input_bits + F + 1 <= 24 and cfg.adc_bits <= 23
         # outputs per task: the task's table (or weight rows) should stay in L2; a multiple of B
-        per_n = max(self.G * npat, self.G * self.gs * self.dtype.itemsize) * self.SP
+        per_n = max(self.G * npat, self.G * self.gs) * self.SP
         nc = max(8, TABLE_BYTES // per_n)
         nc = max(self.block, nc // self.block * self.block)
-        self.nc = max(1, min(nc, Np))
-        n_nch = -(-Np // self.nc) if Np else 1
-        threads = numba.get_num_threads()
-        n_mch = max(1, min(-(-M // 16), -(-4 * threads // n_nch)))
-        self.mc = max(1, -(-M // n_mch))
+        self.nc = max(1, min(nc, self.Np))
+        self.n_chunks = -(-self.Np // self.nc) if self.Np else 1
         # the statistics' lane counters (accumulator dtype) gain at most P per (vector, tile)
         self.flush_every = max(1, int(np.iinfo(self.dtype).max) // cfg.n_planes)
-        per_vec = max(1, self.T * cfg.n_planes * self.G * 2)
+        # a table costs 2^(gs d) - 1 row adds per group to build, a plane summed without it
+        # about gs / 2 (d = 1, half the bits set) instead of 1/4 with it
+        self.min_live = TABLE_MIN_PLANES
+        shape = (groups, self.n_chunks, self.T, self.G * self.gs, self.SP * self.nc)
+        self.tiles = np.zeros(shape, dtype=np.int8)
+        kn.gather_tiles(
+            np.ascontiguousarray(w, dtype=np.int64), MAPPING_IDS[cfg.weight_mapping],
+            cfg.cell_bits, 1 << (cfg.weight_bits - 1), cfg.rows, self.nc, self.block, self.tiles,
+        )  # fmt: skip
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held (the weight tiles)."""
+        return int(self.tiles.nbytes)
+
+    def __repr__(self) -> str:
+        shape = f"{self.groups} x " if self.grouped else ""
+        return (
+            f"PreparedWeights({shape}{self.K} x {self.N}, {self.nbytes / 2**20:.1f} MiB, "
+            f"cfg={self.cfg!r})"
+        )
+
+
+class _Plan:
+    """The per-call part of a run over prepared weights: vectors per task, batch chunks."""
+
+    def __init__(self, w: np.ndarray | PreparedWeights, cfg: CIMConfig, M: int) -> None:
+        if not isinstance(w, PreparedWeights):
+            w = PreparedWeights(w.reshape(1, *w.shape), cfg, False)
+        self.prep = prep = w
+        self.cfg = prep.cfg
+        threads = numba.get_num_threads()
+        per_chunk = prep.groups * prep.n_chunks
+        n_mch = max(1, min(-(-M // 16), -(-4 * threads // per_chunk)))
+        self.mc = max(1, -(-M // n_mch))
+        self.flush_every = prep.flush_every
+        per_vec = max(1, prep.groups * prep.T * self.cfg.n_planes * prep.G * 2)
         self.batch = max(self.mc, PATTERN_BYTES // per_vec // self.mc * self.mc)
+
+    def geo(self, M: int) -> tuple[int, ...]:
+        """The kernels' shape tuple for M vectors per group (see kernels.py, "the drivers")."""
+        p, cfg = self.prep, self.cfg
+        return (M, p.K, p.N, cfg.rows, p.gs, cfg.dac_bits, p.nc, p.block, p.min_live)
 
     def patterns(self, xu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Group patterns (M, T, P, G) and live planes (M, T, P) of the plane source xu."""
         M = xu.shape[0]
-        cfg = self.cfg
+        cfg, prep = self.cfg, self.prep
         # a pattern holds gs * d <= 4 bits with tables, else one digit of d <= 16 bits
-        ptype = np.uint8 if self.gs * cfg.dac_bits <= 8 else np.uint16
-        pat = np.empty((M, self.T, cfg.n_planes, self.G), dtype=ptype)
-        nz = np.empty((M, self.T, cfg.n_planes), dtype=np.uint8)
-        if xu.dtype == np.uint8 and self.use_table and np.little_endian:
+        ptype = np.uint8 if prep.gs * cfg.dac_bits <= 8 else np.uint16
+        pat = np.empty((M, prep.T, cfg.n_planes, prep.G), dtype=ptype)
+        nz = np.empty((M, prep.T, cfg.n_planes), dtype=np.uint8)
+        if xu.dtype == np.uint8 and prep.use_table and np.little_endian:
             words = self.group_words(xu)
             kn.plane_patterns_packed(words, cfg.dac_bits, cfg.n_planes, pat, nz)
         else:
             xu = xu.astype(np.int64, copy=False)
-            kn.plane_patterns(xu, cfg.rows, cfg.dac_bits, self.gs, pat, nz)
+            kn.plane_patterns(xu, cfg.rows, cfg.dac_bits, prep.gs, pat, nz)
         return pat, nz
 
     def group_words(self, xu: np.ndarray) -> np.ndarray:
         """(M, T, G) words of a uint8 plane source: the gs bytes of each row group, zero-padded."""
         M, K = xu.shape
-        R, T, width = self.cfg.rows, self.T, self.G * self.gs
-        if K == T * R and width == R and xu.flags.c_contiguous:
+        R, T, width = self.cfg.rows, self.prep.T, self.prep.G * self.prep.gs
+        if K == T * width and (T == 1 or width == R) and xu.flags.c_contiguous:
             grouped = xu.reshape(M, T, width)
         else:
             grouped = np.zeros((M, T, width), dtype=np.uint8)
             for t in range(T):
                 part = xu[:, t * R : (t + 1) * R]
                 grouped[:, t, : part.shape[1]] = part
-        word = np.uint32 if self.gs == 4 else np.uint16
-        return grouped.reshape(M, T * width).view(word).reshape(M, T, self.G)
+        word = np.uint32 if self.prep.gs == 4 else np.uint16
+        return grouped.reshape(M, T * width).view(word).reshape(M, T, self.prep.G)
 
     def n_tasks(self, M: int) -> int:
-        return (-(-self.wsl.shape[2] // self.nc)) * (-(-M // self.mc))
+        return self.prep.groups * self.prep.n_chunks * (-(-M // self.mc))
 
 
 def _plane_source(x: np.ndarray, cfg: CIMConfig) -> np.ndarray:
@@ -266,35 +357,6 @@ def _unsigned_planes(xs: np.ndarray, cfg: CIMConfig) -> np.ndarray:
     return xs & mask
 
 
-def _run(
-    plan: _Plan, xs: np.ndarray, mode: int, k_fixed: int, want_stats: bool, out: dict
-) -> np.ndarray:
-    """Run the driver over one batch chunk xs (x' values); returns nz (M, T, P)."""
-    cfg = plan.cfg
-    M = xs.shape[0]
-    pat, nz = plan.patterns(_unsigned_planes(xs, cfg))
-    tasks = plan.n_tasks(M)
-    scheme = get_scheme(cfg.adc)
-    stats = np.zeros((tasks, kn.N_STAT), dtype=np.int64)
-    hist = np.zeros((tasks, cfg.pmax + 1) if mode == kn.MODE_CAL_HIST else (1, 1), np.int64)
-    nk = _window_range(cfg) + 1
-    errs = np.zeros((tasks, nk, 3) if mode == kn.MODE_CAL_ERR else (1, 1, 3), np.int64)
-    kn.mvm_tiles(
-        pat, nz, plan.wsl, plan.spw, plan.pw, cfg.rows, cfg.pmax, plan.gs, cfg.dac_bits,
-        plan.use_table, scheme.kind, k_fixed, cfg.adc_bits, plan.block, cfg.rounding == "nearest",
-        want_stats, plan.flush_every, mode, plan.fast, plan.nc, plan.mc, out["y"], stats, hist,
-        errs,
-    )  # fmt: skip
-    out["stats"] += stats.sum(axis=0)
-    if mode == kn.MODE_CAL_HIST:
-        out["hist"] += hist.sum(axis=0)
-    elif mode == kn.MODE_CAL_ERR:
-        e = errs.sum(axis=0)
-        for k in range(nk):  # e^2 = eh^2 * 2^32 + 2 eh el * 2^16 + el^2, in Python ints
-            out["err"][k] += (int(e[k, 0]) << 32) + (int(e[k, 1]) << 17) + int(e[k, 2])
-    return nz
-
-
 def _fixed_window(cfg: CIMConfig, window: int) -> int:
     kind = get_scheme(cfg.adc).kind
     if kind == IDEAL or kind in (RAR, BFP):
@@ -305,37 +367,43 @@ def _fixed_window(cfg: CIMConfig, window: int) -> int:
 
 
 def _collect_stats(
-    cfg: CIMConfig, plan: _Plan, M: int, nz_counts: np.ndarray, kst: np.ndarray, k_fixed: int
+    prep: PreparedWeights, M: int, nz_counts: np.ndarray, kst: np.ndarray, kfix: np.ndarray
 ) -> CIMStats:
-    """CIMStats from the per-tile counts of non-skipped planes and the kernel counters."""
-    K, N, T, P, SP = plan.K, plan.N, plan.T, cfg.n_planes, plan.SP
+    """CIMStats summed over the groups, from each group's counts of non-skipped planes per tile
+    (nz_counts: (groups, T)), kernel counters (kst: (groups, N_STAT)) and fixed window (kfix).
+
+    Every count is a sum over groups, so this equals adding the CIMStats of one call per group.
+    """
+    cfg = prep.cfg
+    groups, K, N, T, P, SP = prep.groups, prep.K, prep.N, prep.T, cfg.n_planes, prep.SP
     rows_t = np.minimum(cfg.rows, K - np.arange(T) * cfg.rows)
-    cycles = int(nz_counts.sum())
-    conv_dense = M * T * P * SP * N
+    cycles_g = nz_counts.sum(axis=1)
+    cycles = int(cycles_g.sum())
+    conv_dense = groups * M * T * P * SP * N
     conv = cycles * SP * N
     kind = get_scheme(cfg.adc).kind
     F, b = cfg.full_bits, cfg.adc_bits
     hist = np.zeros(kn.N_WINDOWS, dtype=np.int64)
     blocks = blocks_dense = 0
     if kind in (RAR, BFP):
-        hist[:] = kst[kn.ST_HIST :]
+        hist[:] = kst[:, kn.ST_HIST :].sum(axis=0)
         if kind == RAR:
             ksum = int((np.arange(kn.N_WINDOWS) * hist).sum())
             bits, bits_dense = F * conv - ksum, F * conv_dense - ksum
         else:
             bits, bits_dense = b * conv, b * conv_dense
             nblk = SP * (-(-N // cfg.block))
-            blocks, blocks_dense = cycles * nblk, M * T * P * nblk
+            blocks, blocks_dense = cycles * nblk, groups * M * T * P * nblk
     else:
-        hist[k_fixed] = conv
+        np.add.at(hist, kfix, cycles_g * (SP * N))
         per = F if kind == IDEAL else b
         bits, bits_dense = per * conv, per * conv_dense
     return CIMStats(
-        vectors=M,
-        macs=M * K * N,
-        input_cycles_dense=M * T * P,
+        vectors=groups * M,
+        macs=groups * M * K * N,
+        input_cycles_dense=groups * M * T * P,
         input_cycles=cycles,
-        wordline_drives_dense=M * P * K,
+        wordline_drives_dense=groups * M * P * K,
         wordline_drives=int((nz_counts * rows_t).sum()),
         conversions_dense=conv_dense,
         conversions=conv,
@@ -343,76 +411,155 @@ def _collect_stats(
         adc_bit_cycles=bits,
         blocks_dense=blocks_dense,
         blocks=blocks,
-        saturated=int(kst[kn.ST_SAT]),
-        rounded_to_zero=int(kst[kn.ST_RZ]),
+        saturated=int(kst[:, kn.ST_SAT].sum()),
+        rounded_to_zero=int(kst[:, kn.ST_RZ].sum()),
         window_hist=hist,
     )
 
 
-def _execute(x: np.ndarray, w: np.ndarray, cfg: CIMConfig, mode: int, k_fixed: int, stats: bool):
+def _batch_rows(x: np.ndarray, m0: int, m1: int, cfg: CIMConfig) -> np.ndarray:
+    """Plane source of vectors m0 .. m1 of every group: (groups * (m1 - m0), K), group-major."""
+    groups, _, K = x.shape
+    return _plane_source(x[:, m0:m1].reshape(groups * (m1 - m0), K), cfg)
+
+
+def _execute(
+    x: np.ndarray, prep: PreparedWeights, kfix: np.ndarray, want_stats: bool
+) -> tuple[np.ndarray, CIMStats | None]:
+    """y (M, groups * N) int64 of x (groups, M, K), and the statistics if asked for."""
+    cfg = prep.cfg
+    groups, M = x.shape[0], x.shape[1]
+    plan = _Plan(prep, cfg, M)
+    y = np.zeros((M, groups * prep.N), dtype=np.int64)
+    kst = np.zeros((groups, kn.N_STAT), dtype=np.int64)
+    nz_counts = np.zeros((groups, prep.T), dtype=np.int64)
+    kind = get_scheme(cfg.adc).kind
+    adc = (kind, cfg.adc_bits, int(cfg.rounding == "nearest"), cfg.pmax)
+    run = (plan.mc, prep.flush_every, prep.fast, want_stats)
+    for m0 in range(0, M, plan.batch):
+        m1 = min(M, m0 + plan.batch)
+        mb = m1 - m0
+        xs = _batch_rows(x, m0, m1, cfg)
+        pat, nz = plan.patterns(_unsigned_planes(xs, cfg))
+        stats = np.zeros((plan.n_tasks(mb), kn.N_STAT), dtype=np.int64)
+        yb = y[m0:m1]
+        kn.mvm_tiles(pat, nz, prep.tiles, prep.spw, prep.pw, kfix, plan.geo(mb), adc, run,
+                     prep.proto, yb, stats)  # fmt: skip
+        kst += stats.reshape(groups, -1, kn.N_STAT).sum(axis=1)
+        nz_counts += nz.reshape(groups, mb, prep.T, cfg.n_planes).sum(axis=(1, 3), dtype=np.int64)
+        if cfg.weight_mapping == "offset":
+            # u = w + 2^(Wb-1): subtract 2^(Wb-1) * sum_k x'[m, k], exactly, in int64
+            sums = xs.reshape(groups, mb, prep.K).sum(axis=2, dtype=np.int64)
+            yb.reshape(mb, groups, prep.N)[:] -= (sums.T << (cfg.weight_bits - 1))[:, :, None]
+    if not want_stats:
+        return y, None
+    return y, _collect_stats(prep, M, nz_counts, kst, kfix)
+
+
+def _calibration_errors(x: np.ndarray, prep: PreparedWeights) -> list[int]:
+    """Exact sum of squared errors of every window k = 0 .. max(0, F - b), Python ints."""
+    cfg = prep.cfg
     M = x.shape[0]
-    plan = _Plan(w, cfg, M)
-    y = np.zeros((M, plan.N), dtype=np.int64)
-    out: dict[str, Any] = {
-        "stats": np.zeros(kn.N_STAT, dtype=np.int64),
-        "hist": np.zeros(cfg.pmax + 1 if mode == kn.MODE_CAL_HIST else 1, dtype=np.int64),
-        "err": [0] * (_window_range(cfg) + 1),
-    }
-    if mode == kn.MODE_CAL_ERR:
+    kmax = _window_range(cfg)
+    use_hist = cfg.pmax + 1 <= HIST_LIMIT
+    plan = _Plan(prep, cfg, M)
+    if not use_hist:
         # each task's int64 error sums take < 2^34 per partial sum: keep a task < 2^28 sums
-        per_vec = max(1, plan.T * cfg.n_planes * plan.wsl.shape[1] * plan.wsl.shape[2])
+        per_vec = max(1, prep.T * cfg.n_planes * prep.SP * prep.Np)
         plan.mc = max(1, min(plan.mc, (1 << 28) // per_vec))
         plan.batch = max(plan.mc, plan.batch // plan.mc * plan.mc)
-    nz_counts = np.zeros(plan.T, dtype=np.int64)
+    hist = np.zeros(cfg.pmax + 1 if use_hist else 1, dtype=np.int64)
+    err = [0] * (kmax + 1)
+    nearest = int(cfg.rounding == "nearest")
     for m0 in range(0, M, plan.batch):
         xs = _plane_source(x[m0 : m0 + plan.batch], cfg)
-        out["y"] = y[m0 : m0 + plan.batch]
-        nz = _run(plan, xs, mode, k_fixed, stats, out)
-        nz_counts += nz.sum(axis=(0, 2), dtype=np.int64)
-        if cfg.weight_mapping == "offset" and mode == kn.MODE_MVM:
-            # u = w + 2^(Wb-1): subtract 2^(Wb-1) * sum_k x'[m, k], exactly, in int64
-            out["y"] -= xs.sum(axis=1, dtype=np.int64, keepdims=True) << (cfg.weight_bits - 1)
-    return y, out, plan, nz_counts
+        mb = xs.shape[0]
+        pat, nz = plan.patterns(_unsigned_planes(xs, cfg))
+        tasks = plan.n_tasks(mb)
+        th = np.zeros((tasks, cfg.pmax + 1) if use_hist else (1, 1), np.int64)
+        te = np.zeros((1, 1, 3) if use_hist else (tasks, kmax + 1, 3), np.int64)
+        kn.calibration_tiles(pat, nz, prep.tiles, plan.geo(mb), cfg.adc_bits, nearest, plan.mc,
+                             prep.proto, th, te, use_hist)  # fmt: skip
+        if use_hist:
+            hist += th.sum(axis=0)
+            continue
+        e = te.sum(axis=0)
+        for k in range(kmax + 1):  # e^2 = eh^2 * 2^32 + 2 eh el * 2^16 + el^2, in Python ints
+            err[k] += (int(e[k, 0]) << 32) + (int(e[k, 1]) << 17) + int(e[k, 2])
+    return _errors_from_hist(hist, cfg, kmax) if use_hist else err
 
 
 # ----------------------------------------------------------------------------- public
 
 
+def prepare_weights(w: Any, cfg: CIMConfig) -> PreparedWeights:
+    """Cut the weights of one layer for ``cfg`` once; ``crossbar_mvm`` accepts the result.
+
+    w: (K, N) signed integer weights with |w| <= 2^(weight_bits-1) - 1, or (groups, K, N) for a
+    grouped (or depthwise) layer mapped block-diagonally: group g computes x[g] @ w[g] on arrays
+    of its own, and one call runs every group. Reusing the result across calls (batches,
+    images) skips all weight-side work; the numbers are those of ``crossbar_mvm(x, w, cfg)``.
+    Raises ValueError on a bad shape, dtype or value range, TypeError if cfg is no CIMConfig.
+    """
+    arr, grouped = _check_weights(w, cfg)
+    return PreparedWeights(arr, cfg, grouped)
+
+
+def _prepared(w: Any, cfg: CIMConfig | None) -> PreparedWeights:
+    if isinstance(w, PreparedWeights):
+        if cfg is not None and cfg != w.cfg:
+            raise ValueError(
+                "cfg differs from the config the weights were prepared for: leave cfg out, or "
+                "prepare the weights again with prepare_weights(w, cfg)"
+            )
+        return w
+    if cfg is None:
+        raise TypeError("crossbar_mvm needs cfg (a CIMConfig) unless w comes from prepare_weights")
+    return prepare_weights(w, cfg)
+
+
 def crossbar_mvm(
-    x: Any, w: Any, cfg: CIMConfig, *, window: int | None = None, return_stats: bool = False
+    x: Any,
+    w: Any,
+    cfg: CIMConfig | None = None,
+    *,
+    window: Any = None,
+    return_stats: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, CIMStats]:
     """y = x @ w as the crossbar computes it (docs/spec.md), in int64.
 
     x: (M, K) integer inputs within cfg.input_bits; w: (K, N) signed integer weights with
-    |w| <= 2^(weight_bits-1) - 1. ``window`` is required for adc='calibrated' (from
-    ``calibrate_window``). With ``return_stats=True`` returns (y, CIMStats) with the event
-    counts of the call. Raises ValueError on a bad shape, dtype, value range or window.
+    |w| <= 2^(weight_bits-1) - 1, or the ``PreparedWeights`` of ``prepare_weights(w, cfg)``
+    (then cfg may be left out). Grouped weights ((groups, K, N), or prepared from them) take x
+    as (groups, M, K) and give y as (groups, M, N). ``window`` is required for adc='calibrated'
+    (from ``calibrate_window``; grouped: one int for all groups or one per group). With
+    ``return_stats=True`` returns (y, CIMStats) with the event counts of the call (summed over
+    the groups). Raises ValueError on a bad shape, dtype, value range or window.
     """
-    x, w = _check_args(x, w, cfg)
-    k = _fixed_window(cfg, _check_window(window, cfg))
-    y, out, plan, nz_counts = _execute(x, w, cfg, kn.MODE_MVM, k, bool(return_stats))
-    if not return_stats:
-        return y
-    return y, _collect_stats(cfg, plan, x.shape[0], nz_counts, out["stats"], k)
+    prep = _prepared(w, cfg)
+    x3 = _check_inputs(x, prep)
+    kfix = _check_windows(window, prep)
+    y, stats = _execute(x3, prep, kfix, bool(return_stats))
+    if prep.grouped:
+        y = y.reshape(y.shape[0], prep.groups, prep.N).transpose(1, 0, 2)
+    return (y, stats) if return_stats else y
 
 
-def calibrate_window(x_cal: Any, w: Any, cfg: CIMConfig) -> int:
+def calibrate_window(x_cal: Any, w: Any, cfg: CIMConfig | None = None) -> int:
     """The window k in 0 … max(0, F - b) of the calibrated ADC for this layer (docs/spec.md).
 
     Minimises the exact sum of (q - p)^2 over every partial sum that ``x_cal`` produces (after
     the input blocks; over |p| for balanced), q = min(rnd(p, k), 2^b - 1) * 2^k; ties go to the
-    larger k. x_cal: (M, K) inputs, w: (K, N) weights, checked like crossbar_mvm's.
+    larger k. x_cal: (M, K) inputs, w: (K, N) weights (or their ``prepare_weights``), checked
+    like crossbar_mvm's. A grouped layer has one window per group: call this per group.
     """
-    x, w = _check_args(x_cal, w, cfg)
-    kmax = _window_range(cfg)
-    mode = kn.MODE_CAL_HIST if cfg.pmax + 1 <= HIST_LIMIT else kn.MODE_CAL_ERR
-    _, out, _, _ = _execute(x, w, cfg, mode, 0, False)
-    if mode == kn.MODE_CAL_HIST:
-        err = _errors_from_hist(out["hist"], cfg, kmax)
-    else:
-        err = out["err"]
+    prep = _prepared(w, cfg)
+    if prep.grouped:
+        raise ValueError("calibrate_window takes one group's (K, N) weights: call it per group")
+    x = _check_inputs(x_cal, prep)[0]
+    err = _calibration_errors(x, prep)
     best = 0
-    for k in range(kmax + 1):
+    for k in range(len(err)):
         if err[k] <= err[best]:
             best = k
     return best

@@ -8,11 +8,22 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from naive import apply_input_blocks, naive_mvm
+from naive import STAT_FIELDS, apply_input_blocks, naive_mvm
 
-from bfpdse.cim import CIMConfig, crossbar_mvm, mvm
+from bfpdse.cim import CIMConfig, CIMStats, calibrate_window, crossbar_mvm, mvm, prepare_weights
 
-from .cases import MAPPINGS, SCHEMES, Case, cases, full_bits
+from .cases import (
+    MAPPINGS,
+    SCHEMES,
+    STYLES,
+    Case,
+    cases,
+    draw_window,
+    full_bits,
+    make_array,
+    w_range,
+    x_range,
+)
 
 
 def run_fast(case: Case) -> np.ndarray:
@@ -226,3 +237,111 @@ def test_packed_patterns_equal_the_general_kernel(
     np.testing.assert_array_equal(nz8, nz)
     live = nz.astype(bool)
     np.testing.assert_array_equal(pat8[live], pat[live])
+
+
+# -- prepared weights: the same numbers and counts as the plain call -----------------------------
+
+
+def _call(x, w, cfg, window, stats=True):
+    kw = {} if window is None else {"window": window}
+    return crossbar_mvm(x, w, cfg, return_stats=stats, **kw)
+
+
+@pytest.mark.parametrize("adc", SCHEMES)
+@given(data=st.data(), cut=st.floats(0, 1))
+def test_prepared_weights_equal_the_plain_call(adc: str, data: st.DataObject, cut: float) -> None:
+    # every mapping, option and field (cases() draws them); one preparation serves two calls
+    case = data.draw(cases(adc=adc))
+    cfg = CIMConfig(**case.cfg)
+    prep = prepare_weights(case.w, cfg)
+    h = int(round(cut * case.x.shape[0]))
+    for x in (case.x, case.x[:h], case.x[h:]):
+        y, st_plain = _call(x, case.w, cfg, case.window)
+        kw = {} if case.window is None else {"window": case.window}
+        y_prep, st_prep = crossbar_mvm(x, prep, return_stats=True, **kw)
+        np.testing.assert_array_equal(y_prep, y, err_msg=case.describe())
+        assert st_prep.to_dict() == st_plain.to_dict(), case.describe()
+        np.testing.assert_array_equal(crossbar_mvm(x, prep, cfg, **kw), y)
+    np.testing.assert_array_equal(y_prep, naive_mvm(case.x[h:], case.w, cfg, window=case.window)[0])
+
+
+# -- grouped layers: one pass over all groups equals one call per group ---------------------------
+
+
+@st.composite
+def grouped_cases(draw, adc: str | None = None) -> tuple[Case, np.ndarray, np.ndarray, list]:
+    """A case plus x (groups, M, K), w (groups, K, N) and one window per group."""
+    case = draw(cases(adc=adc))
+    groups = draw(st.integers(1, 4))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    xs, ws, wins = [case.x], [case.w], [case.window]
+    for _ in range(groups - 1):
+        xs.append(make_array(rng, case.x.shape, *x_range(case.cfg), draw(st.sampled_from(STYLES))))
+        ws.append(make_array(rng, case.w.shape, *w_range(case.cfg), draw(st.sampled_from(STYLES))))
+        wins.append(draw_window(draw, case.cfg))
+    return case, np.stack(xs).astype(np.int64), np.stack(ws).astype(np.int64), wins
+
+
+def _per_group(x, w, cfg, wins) -> tuple[np.ndarray, CIMStats]:
+    ys, total = [], CIMStats()
+    for g in range(x.shape[0]):
+        y, s = _call(x[g], w[g], cfg, wins[g])
+        ys.append(y)
+        total = total + s
+    return np.stack(ys), total
+
+
+@pytest.mark.parametrize("adc", SCHEMES)
+@given(data=st.data())
+def test_grouped_pass_equals_one_call_per_group(adc: str, data: st.DataObject) -> None:
+    case, x, w, wins = data.draw(grouped_cases(adc=adc))
+    cfg = CIMConfig(**case.cfg)
+    y_ref, st_ref = _per_group(x, w, cfg, wins)
+    window = None if wins[0] is None else wins
+    y, stats = _call(x, w, cfg, window)
+    assert y.shape == x.shape[:2] + (w.shape[2],)
+    np.testing.assert_array_equal(y, y_ref, err_msg=case.describe())
+    assert stats.to_dict() == st_ref.to_dict(), case.describe()
+    np.testing.assert_array_equal(_call(x, prepare_weights(w, cfg), None, window)[0], y_ref)
+    for g in range(x.shape[0]):  # and the reference, group by group
+        y_naive, st_naive = naive_mvm(x[g], w[g], cfg, window=wins[g])
+        np.testing.assert_array_equal(y[g], y_naive, err_msg=case.describe())
+
+
+def test_grouped_counts_are_sums_over_groups() -> None:
+    # depthwise-like: K = 9 on 128-row arrays, one output per group, a calibrated window each
+    rng = np.random.default_rng(5)
+    cfg = CIMConfig(adc="calibrated", adc_bits=3)
+    x = rng.integers(0, 256, size=(6, 50, 9)) * (rng.random((6, 50, 9)) < 0.6)
+    w = rng.integers(-127, 128, size=(6, 9, 1))
+    wins = [calibrate_window(x[g], w[g], cfg) for g in range(6)]
+    y, stats = crossbar_mvm(x, w, cfg, window=wins, return_stats=True)
+    y_ref, st_ref = _per_group(x, w, cfg, wins)
+    np.testing.assert_array_equal(y, y_ref)
+    assert stats.to_dict() == st_ref.to_dict()
+    assert set(stats.to_dict()) == set(STAT_FIELDS)
+    assert stats.vectors == 6 * 50 and stats.macs == 6 * 50 * 9
+
+
+def test_prepared_and_grouped_argument_errors() -> None:
+    cfg = CIMConfig(adc="calibrated", adc_bits=3, rows=8)
+    w = np.ones((3, 4, 2), dtype=np.int64)
+    prep = prepare_weights(w, cfg)
+    x = np.ones((3, 5, 4), dtype=np.int64)
+    with pytest.raises(ValueError, match="prepared for"):
+        crossbar_mvm(x, prep, CIMConfig(adc="calibrated", adc_bits=3, rows=16), window=0)
+    with pytest.raises(ValueError, match="one per group"):
+        crossbar_mvm(x, prep, window=[0, 1])
+    with pytest.raises(ValueError, match="groups, M, K"):
+        crossbar_mvm(x[0], prep, window=0)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        crossbar_mvm(np.ones((2, 5, 4), dtype=np.int64), prep, window=0)
+    with pytest.raises(ValueError, match="per group"):
+        calibrate_window(x[0], prep)
+    with pytest.raises(TypeError, match="needs cfg"):
+        crossbar_mvm(x[0], w[0])
+    with pytest.raises(ValueError, match="weight_bits"):
+        prepare_weights(np.full((2, 4, 2), 200), cfg)
+    np.testing.assert_array_equal(  # one window for every group
+        crossbar_mvm(x, prep, window=1), crossbar_mvm(x, prep, window=[1, 1, 1])
+    )
