@@ -190,3 +190,45 @@ def test_per_layer_keys_expand_to_one_parameter_per_layer():
     assert not spec.uniform(
         {**starts[0], "cim.layers.L01.adc_bits": 8 if starts[0][keys[2]] != 8 else 3}
     )
+
+
+def test_a_fresh_search_with_a_seed_draws_the_same_trials(tmp_path):
+    path = search_file(tmp_path, trials=8)
+    for out in ("a", "b"):
+        run_search(path, out=tmp_path / out, evaluate=fake_evaluate, progress=False)
+    a, b = study_trials(tmp_path / "a"), study_trials(tmp_path / "b")
+    assert [t.params for t in a] == [t.params for t in b]
+
+
+def test_a_changed_search_is_refused_and_fresh_starts_over(tmp_path):
+    import pytest
+
+    from bfpdse.errors import StoreError
+
+    path = search_file(tmp_path, trials=4)
+    run_search(path, out=tmp_path / "out", evaluate=fake_evaluate, progress=False)
+    path.write_text(path.read_text().replace("<= 0.02", "<= 0.05"))
+    with pytest.raises(StoreError, match="different spec"):
+        run_search(path, out=tmp_path / "out", evaluate=fake_evaluate, progress=False)
+    summary = run_search(path, out=tmp_path / "out", evaluate=fake_evaluate, progress=False,
+                         fresh=True)  # fmt: skip
+    assert summary.finished == 4 and len(study_trials(tmp_path / "out")) == 4
+
+
+def test_fresh_is_refused_while_another_process_runs_the_search(tmp_path):
+    import os
+
+    import pytest
+
+    from bfpdse.errors import StoreError
+    from bfpdse.search.study import heartbeat, this_owner
+
+    path = search_file(tmp_path, trials=4)
+    run_search(path, out=tmp_path / "out", evaluate=fake_evaluate, progress=False)
+    host, _, _ = this_owner().split(":")
+    other = f"{host}:{os.getppid()}:"  # a live process that is not this one
+    with heartbeat(tmp_path / "out" / "s" / "study" / "owners", other):
+        with pytest.raises(StoreError, match="another process runs this search"):
+            run_search(path, out=tmp_path / "out", evaluate=fake_evaluate, progress=False,
+                       fresh=True)  # fmt: skip
+    assert len(study_trials(tmp_path / "out")) == 4  # nothing deleted
