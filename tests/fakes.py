@@ -1,11 +1,13 @@
 """Fast stand-in evaluators for tests and dry runs of the sweep machinery.
 
 They compute made-up but deterministic metrics from a point's settings, so that a sweep's table
-can be checked without models or data. They live in the package (not under tests/) so that worker
-processes, Dask workers and ``bfpdse sweep --evaluator fakes:fake_evaluate`` can import
-them by name. Environment variables (inherited by worker processes) steer them:
+can be checked without models or data. Worker processes, Dask workers and ``bfpdse sweep
+--evaluator fakes:fake_evaluate`` import them by name (pytest puts tests/ on the path; tests that
+start a process set PYTHONPATH). Environment variables (inherited by worker processes) steer
+them:
 
 - ``BFPDSE_FAKE_CALLS``: a file; each call appends the point id and a newline (counts calls).
+- ``BFPDSE_FAKE_STARTS``: a file; ``slow_evaluate`` appends the point id when it starts.
 - ``BFPDSE_FAKE_SLEEP``: seconds that ``slow_evaluate`` sleeps per point (default 0.2).
 - ``BFPDSE_FAKE_FAIL_BITS``: the ``cim.adc_bits`` value at which ``failing_evaluate`` raises
   (default 3).
@@ -59,6 +61,10 @@ def fake_evaluate(point: Point, *, progress: Any = None) -> dict[str, Any]:
 
 def slow_evaluate(point: Point, *, progress: Any = None) -> dict[str, Any]:
     """fake_evaluate after sleeping BFPDSE_FAKE_SLEEP seconds (default 0.2)."""
+    starts = os.environ.get("BFPDSE_FAKE_STARTS")
+    if starts:
+        with open(starts, "a", encoding="utf-8") as f:
+            f.write(point.point_id + "\n")
     time.sleep(float(os.environ.get("BFPDSE_FAKE_SLEEP", "0.2")))
     return fake_evaluate(point, progress=progress)
 

@@ -81,6 +81,15 @@ def sweep(
         bool,
         typer.Option("--fail-fast", help="Stop at the first point that fails."),
     ] = False,
+    grace: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            metavar="SECONDS",
+            help="After a first Ctrl-C or SIGTERM no new point starts and the points running "
+            "may finish for this long \\[s]; a second signal stops at once (0: at once).",
+        ),
+    ] = 10.0,
     cache: Annotated[
         Path | None,
         typer.Option(
@@ -102,7 +111,8 @@ def sweep(
 
     Exit status: 0 all points ok, 1 some failed (their rows say why), 2 invalid spec or option.
     """
-    from bfpdse.run.runner import Terminated, resolve_evaluate, run_sweep
+    from bfpdse.run.runner import resolve_evaluate, run_sweep
+    from bfpdse.run.stop import Interrupted
     from bfpdse.spec.load import load_spec
 
     loaded = load_spec(spec, set_ or (), max_points=max_points)
@@ -113,10 +123,10 @@ def sweep(
     try:
         summary = run_sweep(
             loaded, out=out, jobs=jobs, dask=dask, fresh=fresh, fail_fast=fail_fast,
-            evaluate=evaluate, cache=cache,
+            evaluate=evaluate, cache=cache, grace_s=grace,
         )  # fmt: skip
-    except Terminated:  # the runner has said what it kept; kill's convention is 128 + 15
-        raise typer.Exit(143) from None
+    except Interrupted as exc:  # the runner has said what it kept; exit 128 + the signal
+        raise typer.Exit(exc.exit_code) from None
     _print_summary(summary)
     if not summary.complete:
         raise typer.Exit(1)

@@ -1,18 +1,34 @@
-"""Run design points on an existing Dask distributed cluster (``--dask tcp://host:port``).
+"""Run work on an existing Dask distributed cluster (``--dask tcp://host:port``).
 
 Dask is imported only here and only when asked for; without it the user is told which extra to
-install. Each point is one task; the task caps numba's threads at the worker's cores divided by
-its task slots, so that threads x concurrent tasks <= cores on every worker machine. The workers
-must be able to import bfpdse (and the evaluate function, which travels by reference).
+install. Each job (a point, or a shard of one) is one task; the task caps numba's threads at the
+worker's cores divided by its task slots, so that threads x concurrent tasks <= cores on every
+worker machine. The workers must be able to import bfpdse (and the evaluate function, which
+travels by reference). At most one task per worker thread is in flight, so a stop (Ctrl-C)
+waits only for tasks that run, and a lost scheduler fails only those: each becomes a failed
+point, the others are not started, and ``SchedulerLost`` says so in one line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from bfpdse.errors import BfpdseError
-from bfpdse.run.local import Evaluate, Task, cpu_cores, failed_record, run_point
+from bfpdse.run.local import Evaluate, Job, Lost, Outcome, cpu_cores, run_point
+
+if TYPE_CHECKING:
+    from bfpdse.run.stop import Stop
+
+
+class SchedulerLost(BfpdseError):
+    """The connection to the scheduler broke mid-run (finished points are kept)."""
+
+    exit_code = 1
+
 
 #: how long to wait for the scheduler before giving up (seconds)
 CONNECT_TIMEOUT_S = 10
@@ -43,7 +59,8 @@ def connect(address: str) -> Any:
 
 
 def check_scheduler(address: str, worker_timeout_s: float | None = None) -> int:
-    """Before anything is written: the scheduler answers and has a worker; returns workers."""
+    """Before anything is written: the scheduler answers and has a worker; returns the task
+    slots (worker threads) it has."""
     if worker_timeout_s is None:
         worker_timeout_s = WORKER_TIMEOUT_S
     client = connect(address)
@@ -55,15 +72,19 @@ def check_scheduler(address: str, worker_timeout_s: float | None = None) -> int:
                 f"--dask {address}: the scheduler has no workers (none joined within "
                 f"{worker_timeout_s:g} s); start some with 'dask worker {address}'"
             ) from None
-        return len(client.scheduler_info().get("workers", {}))
+        return slots(client)
     finally:
         client.close()
 
 
-def run_task_on_worker(
-    evaluate: Evaluate, point_id: str, settings: dict[str, Any], sections: Mapping[str, str]
-) -> dict[str, Any]:
-    """The Dask task: cap numba's threads for this worker, then run the point."""
+def slots(client: Any) -> int:
+    """Task slots of the cluster: its workers' threads (at least 1)."""
+    workers = client.scheduler_info().get("workers", {})
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+
+def run_on_worker(fn: Callable[..., Any], sections: Mapping[str, str], *args: Any) -> Any:
+    """A Dask task: cap numba's threads for this worker, then ``fn(*args)``."""
     from bfpdse.run.local import limit_threads
     from bfpdse.spec import point
 
@@ -75,46 +96,81 @@ def run_task_on_worker(
     except (ImportError, ValueError, AttributeError):
         slots = 1
     limit_threads(max(1, cpu_cores() // slots))
-    return run_point(evaluate, point_id, settings)
+    return fn(*args)
+
+
+def run_task_on_worker(
+    evaluate: Evaluate, point_id: str, settings: dict[str, Any], sections: Mapping[str, str]
+) -> dict[str, Any]:
+    """The Dask task of one whole point (``run_point`` on the worker)."""
+    return run_on_worker(run_point, sections, evaluate, point_id, settings)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Dask's own log lines (a lost connection logs tracebacks) stay out of the user's way:
+    what went wrong is reported once, by the sweep."""
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def run_dask(
-    tasks: Sequence[Task], evaluate: Evaluate, address: str, warm_up: Any = None
-) -> Iterator[dict[str, Any]]:
-    """Send every point to the scheduler at ``address``; records in completion order.
+    jobs: Iterable[Job], address: str, stop: Stop | None = None, warm_up: Any = None
+) -> Iterator[Outcome]:
+    """Send the jobs to the scheduler at ``address``, at most one per worker thread at a time;
+    outcomes in completion order.
 
-    Closing the iterator early (fail-fast, Ctrl-C) cancels the points not finished.
+    Closing the iterator early (fail-fast, the end of a grace period) cancels the tasks in
+    flight. A lost scheduler: the tasks in flight come back ``Lost``, then SchedulerLost.
     """
-    import uuid
-
     from bfpdse.spec.point import SECTIONS
 
     distributed = _import_distributed()
-    client = connect(address)
-    futures: dict[Any, Task] = {}
-    try:
-        if warm_up is not None:
-            client.run(warm_up)  # compile the jit once per worker before the points
-        run_id = uuid.uuid4().hex[:8]
-        sections = dict(SECTIONS)
-        for point_id, settings in tasks:
-            future = client.submit(
-                run_task_on_worker,
-                evaluate,
-                point_id,
-                settings,
-                sections,
-                key=f"bfpdse-{point_id}-{run_id}",
-                pure=False,
-            )
-            futures[future] = (point_id, settings)
-        for future in distributed.as_completed(list(futures), loop=client.loop):
-            point_id, settings = futures[future]
-            try:
-                yield future.result()
-            except Exception as exc:  # the worker died or the task could not run there
-                yield failed_record(point_id, settings, f"dask: {type(exc).__name__}: {exc}")
-    finally:
-        if futures:
-            client.cancel(list(futures))
-        client.close()
+    todo = iter(jobs)
+    with _quiet():
+        client = connect(address)
+        futures: dict[Any, Job] = {}
+        try:
+            if warm_up is not None:
+                client.run(warm_up)  # compile the jit once per worker before the points
+            room = slots(client)
+            run_id = uuid.uuid4().hex[:8]
+            sections = dict(SECTIONS)
+            running = distributed.as_completed(loop=client.loop)
+            lost = False
+
+            def submit() -> None:
+                while not lost and len(futures) < room and not (stop and stop.requested):
+                    job = next(todo, None)
+                    if job is None:
+                        return
+                    key = f"bfpdse-{job.key}-{run_id}"
+                    future = client.submit(
+                        run_on_worker, job.fn, sections, *job.args, key=key, pure=False
+                    )
+                    futures[future] = job
+                    running.add(future)
+
+            submit()
+            for future in running:
+                job = futures.pop(future)
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # the worker died, or the scheduler went away
+                    lost = lost or client.status != "running" or "connection-lost" in str(exc)
+                    why = "lost the connection to the scheduler" if lost else type(exc).__name__
+                    outcome = Lost(f"dask: {why}: {exc}".split("\n")[0])
+                future.release()
+                yield job, outcome
+                submit()
+            if lost:
+                raise SchedulerLost(f"--dask {address}: lost the connection to the scheduler")
+        finally:
+            if futures:
+                client.cancel(list(futures))
+            client.close()

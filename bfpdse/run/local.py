@@ -1,4 +1,9 @@
-"""Run design points here: in this process (one job) or in a pool of worker processes.
+"""Run work here: in this process (one job) or in a pool of worker processes.
+
+An executor runs ``Job``s (a function and its arguments: a whole point, or a shard of one) and
+yields each job with its outcome, in completion order. It takes jobs from an iterator only when
+a worker is free, so at most one job per worker is in flight, and none is taken once a stop was
+requested (``bfpdse.run.stop``): the jobs in flight may finish, and are kept.
 
 Threads x processes <= cores: with N processes each worker's numba (and BLAS) pool gets
 cores // N threads, set by the pool initializer before the worker imports numba. One job (the
@@ -15,18 +20,23 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing import get_context
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bfpdse.errors import BfpdseError
+
+if TYPE_CHECKING:
+    from bfpdse.run.stop import Stop
 
 #: one unit of work: (point_id, dotted settings)
 Task = tuple[str, dict[str, Any]]
@@ -65,9 +75,17 @@ def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
     os._exit(1)
 
 
-def init_worker(threads: int, sections: Mapping[str, str]) -> None:
-    """Pool initializer: thread caps first (before numba loads), then the section classes."""
+def init_worker(threads: int, sections: Mapping[str, str], managed: bool = False) -> None:
+    """Pool initializer: thread caps first (before numba loads), then the section classes.
+
+    ``managed``: the worker ignores SIGINT and SIGTERM (a Ctrl-C reaches the whole process
+    group; a batch scheduler may signal every process), so that the parent decides whether
+    the job in flight finishes (``bfpdse.run.stop``); the parent kills it to stop at once.
+    """
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    if managed:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     limit_threads(threads)
     from bfpdse.spec import point
 
@@ -124,46 +142,107 @@ def failed_record(point_id: str, settings: dict[str, Any], error: str) -> dict[s
     }
 
 
-def run_inline(tasks: Sequence[Task], evaluate: Evaluate) -> Iterator[dict[str, Any]]:
-    """One job: the points one after the other in this process (numba keeps all cores)."""
-    for point_id, settings in tasks:
-        yield run_point(evaluate, point_id, settings)
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: ``fn(*args)``, run wherever the executor runs it.
+
+    ``fn`` must be importable by name (a module's top-level function) for worker processes and
+    Dask; ``key`` names the job uniquely within a run.
+    """
+
+    key: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Lost:
+    """The outcome of a job whose worker went away (died, or lost with its scheduler)."""
+
+    error: str
+
+
+Outcome = tuple[Job, Any]  # a job and fn's return value, or Lost
+
+
+def check_picklable(fn: Any) -> None:
+    """BfpdseError unless ``fn`` can be sent to worker processes."""
+    try:
+        pickle.dumps(fn)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        raise BfpdseError(
+            f"evaluate {fn!r} cannot be sent to worker processes ({exc}); define it at the "
+            "top level of an importable module, or run with one job"
+        ) from None
+
+
+def run_inline(jobs: Iterable[Job], stop: Stop | None = None) -> Iterator[Outcome]:
+    """One job at a time in this process (numba keeps all cores).
+
+    A stop lets the job in flight finish (it runs in the main thread, so the end of the grace
+    period interrupts it there).
+    """
+    for job in jobs:
+        if stop is not None and stop.requested:
+            return
+        yield job, job.fn(*job.args)
+
+
+def _new_pool(processes: int, threads: int) -> ProcessPoolExecutor:
+    from bfpdse.spec.point import SECTIONS
+
+    return ProcessPoolExecutor(
+        max_workers=processes,
+        mp_context=get_context("spawn"),  # no fork: numba's threads and locks do not survive it
+        initializer=init_worker,
+        initargs=(threads, dict(SECTIONS), True),
+    )
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: its workers ignore signals but not SIGKILL (the executor keeps its
+    processes in ``_processes``, the only handle on them)."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_pool(
-    tasks: Sequence[Task], evaluate: Evaluate, jobs: int, threads: int
-) -> Iterator[dict[str, Any]]:
-    """Several jobs: a spawn-context process pool; records in completion order.
+    jobs: Iterable[Job], processes: int, threads: int, stop: Stop | None = None
+) -> Iterator[Outcome]:
+    """A spawn-context process pool of ``processes`` workers; outcomes in completion order.
 
-    Closing the iterator early (fail-fast, Ctrl-C) cancels the points not started; the points in
-    flight finish first.
+    A worker that dies fails every job in flight in the pool (``Lost``); the next jobs get a
+    new pool. Closing the iterator early (fail-fast, the end of a grace period) kills the
+    workers: the jobs in flight are lost, as they would be after a kill of the whole sweep.
     """
-    from bfpdse.spec.point import SECTIONS
-
+    todo = iter(jobs)
+    pool = _new_pool(processes, threads)
+    pending: dict[Future, Job] = {}
     try:
-        pickle.dumps(evaluate)
-    except (pickle.PicklingError, AttributeError, TypeError) as exc:
-        raise BfpdseError(
-            f"evaluate {evaluate!r} cannot be sent to worker processes ({exc}); define it at the "
-            "top level of an importable module, or run with one job"
-        ) from None
-    pool = ProcessPoolExecutor(
-        max_workers=min(jobs, len(tasks)),
-        mp_context=get_context("spawn"),  # no fork: numba's threads and locks do not survive it
-        initializer=init_worker,
-        initargs=(threads, dict(SECTIONS)),
-    )
-    pending: dict[Future, Task] = {}
-    try:
-        for task in tasks:
-            pending[pool.submit(run_point, evaluate, *task)] = task
-        while pending:
+        while True:
+            while len(pending) < processes and not (stop is not None and stop.requested):
+                job = next(todo, None)
+                if job is None:
+                    break
+                try:
+                    pending[pool.submit(job.fn, *job.args)] = job
+                except BrokenProcessPool:  # a worker died before: a new pool for the rest
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = _new_pool(processes, threads)
+                    pending[pool.submit(job.fn, *job.args)] = job
+            if not pending:
+                return
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                point_id, settings = pending.pop(future)
+                job = pending.pop(future)
                 try:
-                    yield future.result()
+                    outcome = future.result()
                 except BrokenProcessPool as exc:
-                    yield failed_record(point_id, settings, f"worker process died: {exc}")
+                    outcome = Lost(f"worker process died: {exc}")
+                yield job, outcome
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pending:
+            _kill(pool)
+        else:
+            pool.shutdown(wait=True, cancel_futures=True)

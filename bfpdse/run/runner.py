@@ -3,7 +3,10 @@
 Resume is a set difference: every point id of the spec minus the ids whose part says ``ok``.
 Failed points are run again. Each finished point is stored at once (one atomic part file), so
 ``kill -9`` loses only the points in flight; the table is rebuilt from the parts at the end of
-every run, also after an error or Ctrl-C.
+every run, also after an error, Ctrl-C or SIGTERM (``bfpdse.run.stop``: the first signal lets
+the points in flight finish for a grace period, a second stops at once). The points become
+executor jobs in ``bfpdse.run.shard`` (a whole point each, or shards of one's test images when
+there are more workers than points).
 """
 
 from __future__ import annotations
@@ -23,7 +26,18 @@ from typing import Any
 from rich.console import Console
 
 from bfpdse.errors import BfpdseError
-from bfpdse.run.local import Evaluate, Task, cpu_cores, plan_threads, run_inline, run_pool
+from bfpdse.run.local import (
+    Evaluate,
+    Job,
+    Outcome,
+    check_picklable,
+    cpu_cores,
+    plan_threads,
+    run_inline,
+    run_pool,
+)
+from bfpdse.run.shard import Plan
+from bfpdse.run.stop import GRACE_S, Stop, Terminated
 from bfpdse.spec.load import load_spec
 from bfpdse.spec.schema import Spec
 from bfpdse.store.folder import SweepFolder
@@ -64,10 +78,6 @@ def default_evaluate() -> Evaluate:
     from bfpdse.evaluate import evaluate
 
     return evaluate
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (kill, schedulers, CI), handled as Ctrl-C is (the CLI exits 143 on it)."""
 
 
 @contextmanager
@@ -133,6 +143,8 @@ def run_sweep(
     evaluate: Evaluate | None = None,
     progress: bool = True,
     overrides: Iterable[str] = (),
+    cache: str | Path | None = None,
+    grace_s: float = GRACE_S,
 ) -> SweepSummary:
     """Run every unfinished point of ``spec`` and consolidate <out>/<name>/results.{parquet,csv}.
 
@@ -142,9 +154,15 @@ def run_sweep(
     points go there instead. ``fresh`` clears a folder holding another spec's results.
     ``fail_fast`` stops at the first failed point. ``evaluate(point) -> dict`` defaults to
     ``bfpdse.evaluate.evaluate``; it must be importable by name when jobs > 1 or with Dask.
+    ``cache``: the folder of work points share (default ``<out>/cache``; bfpdse.store.cache).
+    With more worker slots than points, bfpdse's evaluate runs each point's test images in
+    shards on several workers (``bfpdse.run.shard``; same numbers). ``grace_s``: after a first
+    Ctrl-C or SIGTERM the points in flight may finish for this long (``bfpdse.run.stop``).
 
     Raises SpecError for a bad spec (before anything is written), StoreError when the folder is
-    locked by another sweep or holds another spec.
+    locked by another sweep or holds another spec, SchedulerLost when the Dask scheduler goes
+    away mid-run, and Interrupted (a KeyboardInterrupt; Terminated for SIGTERM) when stopped
+    by a signal, after the table of what is done was written.
     """
     t0 = time.perf_counter()
     if not isinstance(spec, Spec):
@@ -166,12 +184,14 @@ def run_sweep(
     identities = _identities(spec)
     if evaluate is default_evaluate():
         _preflight(spec)
+    slots = jobs or 1
     if dask:  # reached, with a worker, before the folder is touched
         from bfpdse.run.dask import check_scheduler
 
-        check_scheduler(dask)
+        slots = check_scheduler(dask)
     folder = SweepFolder(Path(out) / spec.name)
-    with folder.lock(), _terminate_as_interrupt():
+    say = lambda text: log.print(text, highlight=False, soft_wrap=True)  # noqa: E731
+    with folder.lock(), Stop(grace_s, say) as stop:
         folder.prepare(spec, fresh=fresh)
         damaged = folder.set_aside_damaged()
         if damaged:
@@ -199,13 +219,17 @@ def run_sweep(
             if before.get(p.point_id, {}).get("status") != "ok" or p.point_id in stale
         ]
         retried = sum(1 for pid, _ in tasks if pid in before)
-        # no more processes than points; one process runs in this one
-        jobs_n = 1 if dask else max(1, min(jobs or 1, len(tasks)))
+        plan = Plan(tasks, evaluate, slots)
+        # no more processes than jobs; one process runs in this one
+        jobs_n = 1 if dask else max(1, min(slots, len(tasks) * plan.shards))
         threads = plan_threads(jobs_n)
         where = f"Dask scheduler {dask}" if dask else _local_text(jobs_n, threads)
+        shards = (
+            f", each network pass in {plan.shards} shards of its images" if plan.sharded else ""
+        )
         log.print(
             f"{spec.name}: {len(spec.points)} points, {len(spec.points) - len(tasks)} done "
-            f"before, {len(tasks)} to run on {where} -> {folder.root}",
+            f"before, {len(tasks)} to run on {where}{shards} -> {folder.root}",
             highlight=False,
             soft_wrap=True,
         )
@@ -218,20 +242,38 @@ def run_sweep(
         run = folder.start_run(executor) if tasks else None
         state = {"ran": 0, "stopped": False}  # filled as points arrive, also if interrupted
         interrupted: KeyboardInterrupt | None = None
+        lost: BfpdseError | None = None
         try:
             if tasks:
-                records = _execute(tasks, evaluate, jobs_n, threads, dask)
-                stamped = ({**r, "identity": identities.get(r["point_id"])} for r in records)
-                _collect(stamped, folder, len(tasks), fail_fast, progress, state)
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (see _terminate_as_interrupt)
+                outcomes = _execute(plan.jobs(), evaluate, jobs_n, threads, dask, stop)
+                try:
+                    stamped = (
+                        {**r, "identity": identities.get(r["point_id"])}
+                        for r in plan.records(outcomes)
+                    )
+                    _collect(stamped, folder, len(tasks), fail_fast, progress, state, stop)
+                finally:
+                    outcomes.close()  # stops the workers of jobs still in flight
+        except KeyboardInterrupt as exc:  # a second signal, or the grace period is over
             interrupted = exc
+        except BfpdseError as exc:  # SchedulerLost: the points in flight were stored failed
+            lost = exc
         finally:
-            df = folder.consolidate(spec)
-            ok = int((df["status"] == "ok").sum())
-            failed = int((df["status"] == "failed").sum())
-            if run is not None:
-                info = {**state, "interrupted": interrupted is not None}
-                folder.finish_run(run, ok=ok, failed=failed, **info)
+            with stop.shield(hold=True):  # the table is written whole, whatever arrives now
+                df = folder.consolidate(spec)
+                ok = int((df["status"] == "ok").sum())
+                failed = int((df["status"] == "failed").sum())
+                if run is not None:
+                    info = {**state, "interrupted": interrupted is not None or stop.requested}
+                    folder.finish_run(run, ok=ok, failed=failed, **info)
+        if interrupted is None and stop.requested:  # the points in flight finished in time
+            interrupted = stop.exception()
+        if lost is not None:
+            raise type(lost)(
+                f"{lost}; {ok} point(s) ok and {failed} failed are in {folder.root} (the failed "
+                f"ones were in flight), {len(spec.points) - ok - failed} not started: run the "
+                "same command to resume"
+            ) from None
         if interrupted is not None:
             log.print(
                 f"interrupted: {ok + failed} of {len(spec.points)} points done; run the same "
@@ -263,18 +305,25 @@ def _local_text(jobs: int, threads: int) -> str:
 
 
 def _execute(
-    tasks: list[Task], evaluate: Evaluate, jobs: int, threads: int, dask: str | None
-) -> Iterator[Mapping[str, Any]]:
+    jobs: Iterator[Job],
+    evaluate: Evaluate,
+    processes: int,
+    threads: int,
+    dask: str | None,
+    stop: Stop,
+) -> Iterator[Outcome]:
     warm_up = _warm_up_of(evaluate)
     if dask:
         from bfpdse.run.dask import run_dask
 
-        return run_dask(tasks, evaluate, dask, warm_up=warm_up)
+        return run_dask(jobs, dask, stop, warm_up=warm_up)
+    if processes > 1:
+        check_picklable(evaluate)
     if warm_up is not None:
         warm_up()  # compile once here; numba's on-disk cache then serves the workers
-    if jobs == 1:
-        return run_inline(tasks, evaluate)
-    return run_pool(tasks, evaluate, jobs, threads)
+    if processes == 1:
+        return run_inline(jobs, stop)
+    return run_pool(jobs, processes, threads, stop)
 
 
 def _collect(
@@ -284,6 +333,7 @@ def _collect(
     fail_fast: bool,
     progress: bool,
     state: dict[str, Any],
+    stop: Stop,
 ) -> None:
     """Store each record as it arrives, counting in ``state`` (ran, stopped by fail-fast)."""
     from rich.progress import (
@@ -311,7 +361,8 @@ def _collect(
         task = bar.add_task("points", total=total, failed=0)
         try:
             for record in records:
-                folder.write_part(dict(record))
+                with stop.shield():  # a part is written whole, even if a signal arrives
+                    folder.write_part(dict(record))
                 state["ran"] += 1
                 failed += record["status"] == "failed"
                 bar.update(task, advance=1, failed=failed)

@@ -34,7 +34,12 @@ def test_help_lists_options_with_units_and_hides_the_test_hook():
     assert "--evaluator" not in result.output
 
 
-def test_dry_run_prints_the_points_and_writes_nothing(tmp_path, spec):
+def test_dry_run_prints_the_points_and_writes_nothing(tmp_path, spec, monkeypatch):
+    from bfpdse.cli import _app
+
+    # a console made where COLUMNS was set (pytest-xdist) keeps that width: the table's
+    # headers would wrap
+    monkeypatch.setattr(_app.console, "_width", 200)
     out = tmp_path / "results"
     result = CliRunner().invoke(
         app, ["sweep", str(spec), "--out", str(out), "--dry-run"], env={"COLUMNS": "200"}
