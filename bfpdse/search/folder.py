@@ -5,6 +5,7 @@
   spec.yaml, spec.json, provenance.json, parts/, results.parquet, results.csv   as for a sweep
   study/journal.log     the optuna study (JournalStorage); study/owners/: heartbeats of runs
   best.yaml             the best design (or the Pareto front) as a sweep file
+  figures/              where bfpdse plot draws by default
 ```
 
 Unlike a sweep, a search holds the folder's lock only for moments (writing a part, the table,
@@ -30,8 +31,13 @@ BEST = "best.yaml"
 LOCK_WAIT_S = 120.0
 
 
+#: where ``bfpdse plot FOLDER`` puts its figures by default (derived from the table: --fresh
+#: deletes them with it)
+FIGURES = "figures"
+
+
 class SearchFolder(SweepFolder):
-    ours = OURS | {STUDY_DIR, BEST}
+    ours = OURS | {STUDY_DIR, BEST, FIGURES}
 
     @contextmanager
     def lock(self, wait_s: float = LOCK_WAIT_S) -> Iterator[SearchFolder]:  # type: ignore[override]

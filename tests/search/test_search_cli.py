@@ -96,6 +96,11 @@ def test_the_cli_prints_the_best_design_and_writes_a_sweep_file(tmp_path, monkey
     row = df[df["point_id"] == point.point_id]
     assert len(row) == 1 and row.iloc[0]["accuracy_drop"] <= 0.02
     assert f"--set cim.adc={row.iloc[0]['cim.adc']}" in captured.out  # the bfpdse run line
+    code, captured = run_main(monkeypatch, capsys, "plot", str(out / "s"))  # into s/figures/
+    assert code == 0 and (out / "s" / "figures").is_dir()
+    args = ["search", str(path), "--out", str(out), "--trials", "14", *FAKE]
+    code, captured = run_main(monkeypatch, capsys, *args)  # the folder still resumes
+    assert code == 0 and "14 of 14 trials done" in captured.err
 
 
 def test_against_a_folder_that_is_not_there_is_an_error(tmp_path, monkeypatch, capsys):
