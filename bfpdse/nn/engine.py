@@ -8,9 +8,11 @@ linear node computes its output:
   smallest float dtype that is exact for the layer's largest possible sum (see
   ``quantize.exact_dtype``), then dequantized.
 - ``cim``: the same, with ``x_int @ w_int`` replaced by one ``crossbar_mvm`` call per layer and
-  batch (per group for grouped convolutions), rows of x = output positions, K in (C, kh, kw)
-  order. ``cols`` of the CIMConfig does not change the numbers (docs/spec.md), so a layer is not cut
-  into column tiles here. With ``adc="ideal"`` the accumulators, hence the logits, equal ``int``'s.
+  batch (grouped convolutions: one call over all groups), rows of x = output positions, K in
+  (C, kh, kw) order; each layer's weights are prepared (``prepare_weights``) once per forward
+  pass and reused by every batch. ``cols`` of the CIMConfig does not change the numbers
+  (docs/spec.md), so a layer is not cut into column tiles here. With ``adc="ideal"`` the
+  accumulators, hence the logits, equal ``int``'s.
 
 Images run in batches (``batch_size``) to bound memory.
 """
@@ -26,7 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from bfpdse.cim import CIMConfig, CIMStats, calibrate_window, crossbar_mvm, get_scheme
+from bfpdse.cim import (
+    CIMConfig,
+    CIMStats,
+    PreparedWeights,
+    calibrate_window,
+    crossbar_mvm,
+    get_scheme,
+    prepare_weights,
+)
 from bfpdse.errors import DataError, ModelError, SpecError
 from bfpdse.nn import ops, opset
 from bfpdse.nn.graph import MVM_OPS, Graph, Node, fold_batchnorm
@@ -213,6 +223,7 @@ class _QuantRunner:
         self.reports: dict[str, LayerReport] = {}
         self.cfgs: dict[str, CIMConfig] = {}
         self._q: dict[str, np.ndarray] = {}
+        self._prepared: dict[str, PreparedWeights] = {}
         self.interp = Interpreter(qm.graph)
         if cim is not None:
             for layer in qm.layers.values():
@@ -261,41 +272,66 @@ class _QuantRunner:
         y = acc * layer.mult + layer.bias  # float64
         return _layer_output(layer, y.astype(np.float32), lead)
 
+    def prepared(self, layer: QuantLayer) -> PreparedWeights:
+        """The layer's weights prepared for its config, once per runner: every batch reuses them."""
+        prep = self._prepared.get(layer.name)
+        if prep is None:
+            w = layer.w_int if layer.groups > 1 else layer.w_int[0]
+            prep = self._prepared[layer.name] = prepare_weights(w, self.cfgs[layer.name])
+        return prep
+
     def _cim_matmul(self, layer: QuantLayer, cols: np.ndarray, images: int) -> np.ndarray:
-        """Accumulators of the crossbar; with ``collect``, the report against exact cols @ w."""
+        """Accumulators of the crossbar; with ``collect``, the report against exact cols @ w.
+
+        A grouped layer runs as one crossbar pass over all its groups (block-diagonal: each
+        group on arrays of its own), with one ADC window per group for ``calibrated``.
+        """
         cfg = self.cfgs[layer.name]
-        keys = window_keys(layer)
-        parts = []
-        stats = CIMStats()
-        signal = noise = 0.0
-        for g in range(layer.groups):
-            window = self.windows.get(keys[g]) if get_scheme(cfg.adc).needs_window else None
-            out = crossbar_mvm(cols[g], layer.w_int[g], cfg, window=window,
-                               return_stats=self.collect)  # fmt: skip
-            y = out[0] if self.collect else out  # statistics cost time: only when collecting
-            y = y.astype(np.float64)  # exact: |y| < 2^53 (checked by quantize.exact_dtype)
-            parts.append(y)
-            if self.collect:
-                stats = stats + out[1]
-                ideal = _exact_matmul(cols[g : g + 1], layer.w_blas[g : g + 1])
-                signal += float(np.einsum("ij,ij->", ideal, ideal))
-                ideal -= y
-                noise += float(np.einsum("ij,ij->", ideal, ideal))
+        groups = layer.groups
+        window = None
+        if get_scheme(cfg.adc).needs_window:
+            window = [self.windows[key] for key in window_keys(layer)]
+            window = window[0] if groups == 1 else window
+        x = cols if groups > 1 else cols[0]
+        out = crossbar_mvm(x, self.prepared(layer), window=window, return_stats=self.collect)
+        y = out[0] if self.collect else out  # statistics cost time: only when collecting
+        if groups > 1:  # (groups, M, N) -> (M, groups * N): back to the buffer's own layout
+            y = y.transpose(1, 0, 2).reshape(y.shape[1], -1)
+        y = y.astype(np.float64)  # exact: |y| < 2^53 (checked by quantize.exact_dtype)
         if self.collect:
+            signal, noise = _powers(cols, layer.w_blas, y)
             rep = LayerReport(
                 name=layer.name,
                 k=layer.k,
                 n=layer.n,
-                groups=layer.groups,
+                groups=groups,
                 vectors=cols.shape[1],
                 images=images,
-                stats=stats,
+                stats=out[1],
                 signal_power=signal,
                 noise_power=noise,
             )
             old = self.reports.get(layer.name)
             self.reports[layer.name] = rep if old is None else old + rep
-        return parts[0] if layer.groups == 1 else np.concatenate(parts, axis=1)
+        return y
+
+
+def _powers(cols: np.ndarray, w: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(sum ideal^2, sum (ideal - y)^2) of a layer, ideal = cols @ w exactly, summed per group.
+
+    Each group's sums are taken on its own contiguous (M, N) block, in group order, so the
+    floats are those of one crossbar call per group.
+    """
+    g = cols.shape[0]
+    ideal = _exact_matmul(cols, w)
+    signal = noise = 0.0
+    n = w.shape[2]
+    for k in range(g):
+        a = ideal if g == 1 else np.ascontiguousarray(ideal[:, k * n : (k + 1) * n])
+        signal += float(np.einsum("ij,ij->", a, a))
+        a -= y if g == 1 else y[:, k * n : (k + 1) * n]
+        noise += float(np.einsum("ij,ij->", a, a))
+    return signal, noise
 
 
 #: bytes of converted patches per BLAS call in ``_exact_matmul`` (about L2)
