@@ -2,8 +2,16 @@
 
 A record is a flat dict of metrics (docs/internals.md): accuracies as fractions in [0, 1], the
 mean output SQNR of the CIM layers against an ideal ADC on the same inputs, the CIM counts and
-the cost model's energy, latency and area, all per inference. Models, datasets, float and ideal
-accuracies and calibrated ADC windows are cached per process, so that a sweep's points share them.
+the cost model's energy, latency and area, all per inference, and the 95 % interval of the
+accuracy drop (paired over the same images, ``bfpdse.paired``).
+
+What many points share is computed once: the float and ideal-ADC results (``Reference``: per
+image right or wrong), the calibrated ADC windows (``Windows``) and the CIM pass (``CimPass``: per
+image right or wrong, and every layer's counts, which every ``energy.*`` setting is priced from).
+Each is keyed by what it depends on (``reference_key``, ``windows_key``, ``cim_pass_key``: the
+model file's hash, ``bfpdse.versions.ARITHMETIC`` and the settings that matter), kept in this
+process and, given a cache folder, on disk (``bfpdse.store.cache``), where other processes,
+workers and later sweeps find it. Models and datasets are cached per process.
 """
 
 from __future__ import annotations
@@ -12,14 +20,16 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bfpdse.cim import CIMConfig, CIMStats, crossbar_mvm
 from bfpdse.cim.adc import ADC_SCHEMES, get_scheme, reference_scheme
+from bfpdse.cim.stats import MAX_WINDOW
 from bfpdse.data.datasets import (
     Dataset,
     check_dataset,
@@ -28,9 +38,14 @@ from bfpdse.data.datasets import (
 )
 from bfpdse.energy import LayerUse, dense_stats, price
 from bfpdse.nn import LayerReport, Model, load_model
+from bfpdse.paired import drop_counts, drop_interval
 from bfpdse.spec.point import Point
+from bfpdse.store.cache import Cache, canonical, entry_id
+from bfpdse.versions import ARITHMETIC, model_hash
 
 Progress = Callable[[int, int], None]
+#: every test image
+ALL = slice(None)
 
 #: per-inference CIM counts reported beside the cost model's figures
 EXTRA_COUNTS = ("input_cycles", "input_cycles_dense", "saturated", "rounded_to_zero")
@@ -85,53 +100,359 @@ def calib_images(point: Point) -> np.ndarray:
     return _split(point.model, key, "calib", point.quant.calib_samples, None).x
 
 
-def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(np.argmax(logits, axis=1) == labels)) if len(labels) else math.nan
+#: in-process copies of what many points share: (kind, canonical key) -> value
+_CACHE: dict[tuple[str, str], Any] = {}
+#: the disk caches this process has opened, by folder (each warns once if it cannot be written)
+_CACHES: dict[str, Cache] = {}
+
+CacheArg = Cache | str | Path | None
 
 
-#: per-process caches of what many points share, keyed by what each value depends on
-_CACHE: dict[tuple, Any] = {}
+def open_cache(cache: CacheArg) -> Cache | None:
+    """The disk cache of a folder (or None: this process's memory only)."""
+    if cache is None or isinstance(cache, Cache):
+        return cache
+    folder = str(Path(cache).expanduser().resolve())
+    if folder not in _CACHES:
+        _CACHES[folder] = Cache(folder)
+    return _CACHES[folder]
 
 
-def _memo(key: tuple, compute: Callable[[], Any]) -> Any:
-    if key not in _CACHE:
-        _CACHE[key] = compute()
-    return _CACHE[key]
+def _shared[T](
+    kind: str,
+    key: dict[str, Any],
+    compute: Callable[[], T],
+    encode: Callable[[T], Any],
+    decode: Callable[[Any], T],
+    cache: Cache | None,
+) -> tuple[str, T, bool]:
+    """(id, value, reused): from this process's memory, else the disk cache, else computed."""
+    memo = (kind, canonical(key))
+    if memo in _CACHE:
+        return entry_id(key), _CACHE[memo], True
+    if cache is None:
+        id_, value, reused = entry_id(key), compute(), False
+    else:
+        id_, value, reused = cache.get_or_compute(kind, key, compute, encode, decode)
+    _CACHE[memo] = value
+    return id_, value, reused
 
 
-def _reference_accuracies(point: Point) -> tuple[float, float]:
-    """(float accuracy, ideal-ADC integer accuracy) on the point's test images."""
+# ------------------------------------------------------------------------ what is shared, keyed
+
+
+def _identity(point: Point) -> dict[str, Any]:
+    """What every shared value depends on besides settings: the model file and the arithmetic."""
+    return {"model_sha256": model_hash(point.model), "arithmetic": ARITHMETIC}
+
+
+def _settings_but(point: Point, *dropped: str) -> dict[str, Any]:
+    """The point's settings without ``model`` (its file hash stands for it), ``energy.*`` (a
+    price, never an input of a network run) and the ``dropped`` keys."""
+    return {
+        k: v
+        for k, v in point.settings().items()
+        if k != "model" and not k.startswith("energy.") and k not in dropped
+    }
+
+
+def reference_key(point: Point) -> dict[str, Any]:
+    """What the float and ideal-ADC results depend on: model, images, quantization, bit widths."""
+    s = point.settings()
+    quant = {k: v for k, v in s.items() if k.startswith("quant.")}
+    if s.get("quant.act_scales") != "calibrate":  # only calibrated scales read calib images
+        quant["quant.calib_samples"] = None
+    # the integer model reads only the bit widths of the cim settings (also per-layer ones)
+    widths = {
+        k: v
+        for k, v in s.items()
+        if k.startswith("cim.") and k.rsplit(".", 1)[1] in ("weight_bits", "input_bits")
+    }
+    return {
+        **_identity(point),
+        "dataset": s["dataset"],
+        "samples": s["samples"],
+        "seed": s["seed"],
+        **widths,
+        **quant,
+    }
+
+
+def windows_key(point: Point) -> dict[str, Any]:
+    """What calibrated windows depend on: everything of a network run but the test images."""
+    return {**_identity(point), **_settings_but(point, "samples", "seed")}
+
+
+def cim_pass_key(point: Point) -> dict[str, Any]:
+    """What a CIM pass depends on: every setting but ``energy.*``, and the form of its counts."""
+    return {
+        **_identity(point),
+        **_settings_but(point),
+        "layer_report_fields": [f.name for f in fields(LayerReport)],
+        "cim_stats_fields": [f.name for f in fields(CIMStats)],
+    }
+
+
+# ------------------------------------------------------------------------ per-image results
+
+
+def _bits(correct: np.ndarray) -> str:
+    """Right/wrong per image, in image order, as a string of 0 and 1."""
+    return (np.asarray(correct, dtype=bool).astype(np.uint8) + ord("0")).tobytes().decode("ascii")
+
+
+def _unbits(text: Any, n: int) -> np.ndarray:
+    if not isinstance(text, str) or len(text) != n or set(text) - {"0", "1"}:
+        raise ValueError(f"per-image results are not {n} digits 0/1")
+    return np.frombuffer(text.encode("ascii"), dtype=np.uint8) == ord("1")
+
+
+def _correct(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return np.argmax(logits, axis=1) == labels
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Per test image (in image order): right or wrong in the float model and with an ideal ADC.
+
+    Shards of the images add up: ``a + b`` is the result of a's images followed by b's.
+    """
+
+    float_correct: np.ndarray
+    ideal_correct: np.ndarray
+
+    def __add__(self, other: Reference) -> Reference:
+        return Reference(
+            np.concatenate([self.float_correct, other.float_correct]),
+            np.concatenate([self.ideal_correct, other.ideal_correct]),
+        )
+
+    @property
+    def images(self) -> int:
+        return int(self.ideal_correct.size)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "images": self.images,
+            "float_correct": _bits(self.float_correct),
+            "ideal_correct": _bits(self.ideal_correct),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reference:
+        n = _count(data["images"])
+        return cls(_unbits(data["float_correct"], n), _unbits(data["ideal_correct"], n))
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{value!r} is not a count")
+    return value
+
+
+def _reports_to_json(reports: dict[str, LayerReport]) -> list[dict[str, Any]]:
+    out = []
+    for r in reports.values():
+        row = {f.name: getattr(r, f.name) for f in fields(LayerReport)}
+        row["stats"] = r.stats.to_dict()
+        out.append(row)
+    return out
+
+
+def _stats_from_json(data: dict[str, Any]) -> CIMStats:
+    names = [f.name for f in fields(CIMStats)]
+    if sorted(data) != sorted(names):
+        raise ValueError("the counts do not have CIMStats' fields")
+    hist = data["window_hist"]
+    if not isinstance(hist, list) or len(hist) != MAX_WINDOW + 1:
+        raise ValueError("window_hist has the wrong length")
+    values = {n: _count(data[n]) for n in names if n != "window_hist"}
+    return CIMStats(**values, window_hist=np.array([_count(c) for c in hist], dtype=np.int64))
+
+
+def _report_from_json(data: dict[str, Any]) -> LayerReport:
+    names = [f.name for f in fields(LayerReport)]
+    if sorted(data) != sorted(names):
+        raise ValueError("a layer report does not have LayerReport's fields")
+    values = {**data, "stats": _stats_from_json(data["stats"])}
+    if not isinstance(values["name"], str):
+        raise ValueError("a layer name is not a string")
+    for name in ("signal_power", "noise_power"):
+        if isinstance(values[name], bool) or not isinstance(values[name], int | float):
+            raise ValueError(f"{name} is not a number")
+    for name in ("k", "n", "groups", "vectors", "images"):
+        _count(values[name])
+    return LayerReport(**values)
+
+
+@dataclass(frozen=True)
+class CimPass:
+    """What the network run of one point on the CIM backend produced, everything it is priced
+    and scored from: per test image (in image order) right or wrong, and each CIM layer's
+    report (shapes, counts, output signal and error power). ``seconds`` is its compute time.
+
+    Shards of the images add up: ``a + b`` is the pass over a's images followed by b's
+    (per-image results concatenated, every layer's counts and powers added).
+    """
+
+    correct: np.ndarray
+    reports: dict[str, LayerReport]
+    seconds: float = 0.0
+
+    def __add__(self, other: CimPass) -> CimPass:
+        if list(self.reports) != list(other.reports):
+            raise ValueError("cannot add CIM passes of different networks")
+        return CimPass(
+            np.concatenate([self.correct, other.correct]),
+            {name: r + other.reports[name] for name, r in self.reports.items()},
+            self.seconds + other.seconds,
+        )
+
+    @property
+    def images(self) -> int:
+        return int(self.correct.size)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "images": self.images,
+            "correct": _bits(self.correct),
+            "layers": _reports_to_json(self.reports),
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CimPass:
+        n = _count(data["images"])
+        reports = [_report_from_json(r) for r in data["layers"]]
+        if any(r.images != n for r in reports):
+            raise ValueError("a layer report counts other images than the pass")
+        seconds = data["seconds"]
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ValueError("seconds is not a number")
+        return cls(_unbits(data["correct"], n), {r.name: r for r in reports}, float(seconds))
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The calibrated ADC's windows (None for other schemes), the calibration images used and
+    the seconds the calibration took (a design's pre-deployment effort, kept when reused)."""
+
+    windows: dict[str, int] | None = None
+    images: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"windows": self.windows, "images": self.images, "seconds": self.seconds}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Windows:
+        windows = data["windows"]
+        if not isinstance(windows, dict) or not windows:
+            raise ValueError("windows are not a mapping of layer names")
+        for k in windows.values():
+            _count(k)
+        seconds = data["seconds"]
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ValueError("seconds is not a number")
+        return cls(dict(windows), _count(data["images"]), float(seconds))
+
+
+def _checked_images(point: Point, value: Any) -> Any:
+    """A stored value must hold the point's number of test images."""
+    if value.images != point.samples:
+        raise ValueError(f"it holds {value.images} images, the point draws {point.samples}")
+    return value
+
+
+# ------------------------------------------------------------------------ computing them
+
+
+def run_reference(point: Point, images: slice = ALL) -> Reference:
+    """Float and ideal-ADC results on the point's test images (or the ``images`` slice of them)."""
     model, data = point_model(point), test_images(point)
+    x, y = data.x[images], data.y[images]
     calib = calib_images(point) if point.quant.act_scales == "calibrate" else None
-    acc_float = _accuracy(model.forward(data.x, "float"), data.y)
-    logits = model.forward(data.x, "int", cim=point.cim, quant=point.quant, calib_x=calib)
-    return acc_float, _accuracy(logits, data.y)
+    float_ok = _correct(model.forward(x, "float"), y)
+    logits = model.forward(x, "int", cim=point.cim, quant=point.quant, calib_x=calib)
+    return Reference(float_ok, _correct(logits, y))
 
 
-def reference_accuracies(point: Point) -> tuple[float, float]:
-    """Float and ideal-ADC accuracy; cached on what they depend on (not the ADC settings)."""
-    c = point.cim
-    key = ("reference", *_images_key(point), point.quant, c.weight_bits, c.input_bits)
-    return _memo(key, lambda: _reference_accuracies(point))
+def reference(point: Point, cache: CacheArg = None) -> Reference:
+    """Float and ideal-ADC results, shared by every point with the same ``reference_key``."""
+    return _shared(
+        "reference",
+        reference_key(point),
+        lambda: run_reference(point),
+        Reference.to_json,
+        lambda data: _checked_images(point, Reference.from_json(data)),
+        open_cache(cache),
+    )[1]
 
 
-def _windows(point: Point) -> tuple[dict[str, int], int, float]:
+def _windows(point: Point) -> Windows:
     start = time.perf_counter()
     x_cal = calib_images(point)
     calib = x_cal if point.quant.act_scales == "calibrate" else None
     windows = point_model(point).calibrate_windows(x_cal, point.cim, point.quant, calib_x=calib)
-    return windows, int(x_cal.shape[0]), time.perf_counter() - start
+    return Windows(windows, int(x_cal.shape[0]), time.perf_counter() - start)
 
 
-def adc_windows(point: Point) -> tuple[dict[str, int] | None, int, float]:
-    """Windows of a scheme that needs them (None otherwise), calibration images and seconds.
-
-    Cached by what the windows depend on: model, dataset, quantization and the CIM config.
-    """
+def adc_windows(point: Point, cache: CacheArg = None) -> Windows:
+    """Windows of a scheme that needs them (``Windows()`` otherwise), shared by ``windows_key``."""
     if not get_scheme(point.cim.adc).needs_window:
-        return None, 0, 0.0
-    key = ("windows", point.model, _dataset_key(point.dataset), point.quant, point.cim)
-    return _memo(key, lambda: _windows(point))
+        return Windows()
+    key = windows_key(point)
+    return _shared(
+        "windows", key, lambda: _windows(point), Windows.to_json, Windows.from_json,
+        open_cache(cache),
+    )[1]  # fmt: skip
+
+
+def run_cim_pass(
+    point: Point,
+    images: slice = ALL,
+    progress: Progress | None = None,
+    cache: CacheArg = None,
+) -> CimPass:
+    """The CIM backend on the point's test images (or the ``images`` slice of them).
+
+    ``cache`` serves the calibrated windows the pass needs.
+    """
+    start = time.perf_counter()
+    model, data = point_model(point), test_images(point)
+    windows = adc_windows(point, cache).windows
+    calib = calib_images(point) if point.quant.act_scales == "calibrate" else None
+    logits, reports = model.forward(
+        data.x[images],
+        "cim",
+        cim=point.cim,
+        quant=point.quant,
+        windows=windows,
+        calib_x=calib,
+        collect=True,
+        progress=progress,
+    )
+    return CimPass(_correct(logits, data.y[images]), reports, time.perf_counter() - start)
+
+
+def cim_pass(
+    point: Point, progress: Progress | None = None, cache: CacheArg = None
+) -> tuple[str, CimPass, bool]:
+    """(cim_pass_id, pass, reused): the point's CIM pass, shared by ``cim_pass_key``.
+
+    Points that differ only in ``energy.*`` share one pass: pricing one CIM design several ways
+    (presets, nodes, rates) runs the network once, in this process and, with a cache folder,
+    across processes, workers and sweeps.
+    """
+    store = open_cache(cache)
+    return _shared(
+        "cim_pass",
+        cim_pass_key(point),
+        lambda: run_cim_pass(point, progress=progress, cache=store),
+        CimPass.to_json,
+        lambda data: _checked_images(point, CimPass.from_json(data)),
+        store,
+    )
 
 
 def layer_uses(reports: dict[str, LayerReport]) -> list[LayerUse]:
@@ -150,35 +471,6 @@ def _sqnr(reports: dict[str, LayerReport]) -> tuple[float, int]:
     return (float(np.mean(finite)) if finite else math.inf), exact
 
 
-def _cim_pass(point: Point, progress: Progress | None) -> tuple[np.ndarray, dict[str, LayerReport]]:
-    model, data = point_model(point), test_images(point)
-    windows, _, _ = adc_windows(point)
-    calib = calib_images(point) if point.quant.act_scales == "calibrate" else None
-    return model.forward(
-        data.x,
-        "cim",
-        cim=point.cim,
-        quant=point.quant,
-        windows=windows,
-        calib_x=calib,
-        collect=True,
-        progress=progress,
-    )
-
-
-def cim_pass(
-    point: Point, progress: Progress | None = None
-) -> tuple[np.ndarray, dict[str, LayerReport]]:
-    """Logits and per-layer reports of the CIM backend on the point's test images.
-
-    Cached on everything but the energy settings, so that pricing one CIM design several ways
-    (presets, nodes, rates) runs the network once.
-    """
-    return _memo(
-        ("cim", *_images_key(point), point.quant, point.cim), lambda: _cim_pass(point, progress)
-    )
-
-
 def cost_metrics(point: Point, reports: dict[str, LayerReport], inferences: int) -> dict[str, Any]:
     """Energy, latency, area and counts per inference from the layers' reports."""
     uses = layer_uses(reports)
@@ -189,37 +481,102 @@ def cost_metrics(point: Point, reports: dict[str, LayerReport], inferences: int)
     return out
 
 
+def record(
+    point: Point,
+    ref: Reference,
+    windows: Windows,
+    run: CimPass,
+    *,
+    pass_id: str = "",
+    pass_s: float = 0.0,
+    details: bool = False,
+) -> dict[str, Any]:
+    """One row's metrics from what the point's runs produced (see the module docs).
+
+    ``accuracy_drop_lo``/``_hi`` are the 95 % interval of the drop, paired over the same images
+    (``bfpdse.paired``); ``images_lost``/``images_gained`` the images that the ideal ADC gets
+    right and this point wrong, and the other way round.
+    """
+    if run.images != ref.images:
+        raise ValueError(f"the CIM pass ran {run.images} images, the reference {ref.images}")
+    n = run.images
+    accuracy = float(np.mean(run.correct)) if n else math.nan
+    acc_ideal = float(np.mean(ref.ideal_correct)) if n else math.nan
+    _, lost, gained, _ = drop_counts(ref.ideal_correct, run.correct)
+    lo, hi = drop_interval(ref.ideal_correct, run.correct)
+    sqnr, exact_layers = _sqnr(run.reports)
+    out: dict[str, Any] = {
+        "accuracy": accuracy,
+        "accuracy_ideal": acc_ideal,
+        "accuracy_float": float(np.mean(ref.float_correct)) if n else math.nan,
+        "accuracy_drop": acc_ideal - accuracy,
+        "accuracy_drop_lo": lo,
+        "accuracy_drop_hi": hi,
+        "images_lost": lost,
+        "images_gained": gained,
+        "sqnr_db": sqnr,
+        "sqnr_exact_layers": exact_layers,
+        "samples_used": n,
+        **cost_metrics(point, run.reports, n),
+        "calib_samples": windows.images,
+        "calib_s": windows.seconds,
+        "cim_pass_id": pass_id,
+        "cim_pass_s": pass_s,
+    }
+    if details:
+        out["layers"] = [_layer_detail(r, n) for r in run.reports.values()]
+    return out
+
+
 def evaluate(
-    point: Point, *, progress: Progress | None = None, details: bool = False
+    point: Point,
+    *,
+    progress: Progress | None = None,
+    details: bool = False,
+    cache: CacheArg = None,
 ) -> dict[str, Any]:
     """Accuracy, error and cost of one design point (flat metrics; see the module docs).
 
-    With ``details=True`` the record also holds ``layers``: per-layer name, K, N, SQNR and counts
-    (not a table column).
+    ``cache``: a folder where the shared results (reference, windows, CIM pass) are kept and
+    found again, by this and other processes (``bfpdse.store.cache``); None keeps them in this
+    process only. ``cim_pass_s`` is 0 when the pass was reused. With ``details=True`` the record
+    also holds ``layers``: per-layer name, K, N, SQNR and counts (not a table column).
     """
     start = time.perf_counter()
-    data = test_images(point)
-    acc_float, acc_ideal = reference_accuracies(point)
-    _, calib_n, calib_s = adc_windows(point)
-    logits, reports = cim_pass(point, progress)
-    accuracy = _accuracy(logits, data.y)
-    sqnr, exact_layers = _sqnr(reports)
-    record: dict[str, Any] = {
-        "accuracy": accuracy,
-        "accuracy_ideal": acc_ideal,
-        "accuracy_float": acc_float,
-        "accuracy_drop": acc_ideal - accuracy,
-        "sqnr_db": sqnr,
-        "sqnr_exact_layers": exact_layers,
-        "samples_used": len(data),
-        **cost_metrics(point, reports, len(data)),
-        "calib_samples": calib_n,
-        "calib_s": calib_s,
-    }
-    if details:
-        record["layers"] = [_layer_detail(r, len(data)) for r in reports.values()]
-    record["wall_s"] = time.perf_counter() - start
-    return record
+    store = open_cache(cache)
+    ref = reference(point, store)
+    windows = adc_windows(point, store)
+    pass_id, run, reused = cim_pass(point, progress, store)
+    out = record(
+        point, ref, windows, run, pass_id=pass_id, pass_s=0.0 if reused else run.seconds,
+        details=details,
+    )  # fmt: skip
+    out["wall_s"] = time.perf_counter() - start
+    return out
+
+
+@dataclass(frozen=True)
+class CachedEvaluate:
+    """``evaluate`` with a cache folder, as a callable that pickles (to worker processes and
+    Dask workers): what a sweep runs its points with."""
+
+    cache: str
+
+    def __call__(self, point: Point, *, progress: Progress | None = None) -> dict[str, Any]:
+        return evaluate(point, progress=progress, cache=self.cache)
+
+
+def passes_first(tasks: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """(point_id, settings) tasks reordered: one point of each CIM pass first, then the points
+    that only re-price a pass (they differ from an earlier one in ``energy.*`` only), so that
+    parallel workers run distinct passes instead of waiting for each other's."""
+    seen: set[str] = set()
+    first, rest = [], []
+    for task in tasks:
+        key = canonical({k: v for k, v in task[1].items() if not k.startswith("energy.")})
+        (rest if key in seen else first).append(task)
+        seen.add(key)
+    return first + rest
 
 
 def _layer_detail(r: LayerReport, inferences: int) -> dict[str, Any]:
@@ -260,16 +617,17 @@ def estimate_cost(point: Point) -> dict[str, Any]:
     return price(uses, point.cim, point.energy, 1).to_dict()
 
 
-def measure_cost(point: Point, *, progress: Progress | None = None) -> dict[str, Any]:
+def measure_cost(
+    point: Point, *, progress: Progress | None = None, cache: CacheArg = None
+) -> dict[str, Any]:
     """Price a point from one CIM pass over its test images, without computing accuracy."""
-    data = test_images(point)
-    _, calib_n, calib_s = adc_windows(point)
-    _, reports = cim_pass(point, progress)
+    windows = adc_windows(point, cache)
+    _, run, _ = cim_pass(point, progress, cache)
     return {
-        **cost_metrics(point, reports, len(data)),
-        "samples_used": len(data),
-        "calib_samples": calib_n,
-        "calib_s": calib_s,
+        **cost_metrics(point, run.reports, run.images),
+        "samples_used": run.images,
+        "calib_samples": windows.images,
+        "calib_s": windows.seconds,
     }
 
 

@@ -56,15 +56,17 @@ def test_measured_cost_skips_planes_that_shapes_only_converts():
 def test_pricing_one_design_two_ways_runs_the_network_once(monkeypatch):
     import bfpdse.evaluate as ev
 
+    monkeypatch.setattr(ev, "_CACHE", {})  # nothing shared with earlier tests
     calls = []
-    real = ev._cim_pass
-    monkeypatch.setattr(ev, "_cim_pass", lambda p, prog: calls.append(p) or real(p, prog))
+    real = ev.run_cim_pass
+    monkeypatch.setattr(ev, "run_cim_pass", lambda p, **kw: calls.append(p) or real(p, **kw))
     settings = {**BASE, "samples": 8, "cim.adc": "bfp", "cim.adc_bits": 3}
     default = evaluate(make_point(settings))
     isaac = evaluate(make_point({**settings, "energy.preset": "isaac"}))
     assert len(calls) == 1
     assert isaac["accuracy"] == default["accuracy"]
     assert isaac["energy_adc_pj"] != default["energy_adc_pj"]
+    assert isaac["cim_pass_id"] == default["cim_pass_id"] and isaac["cim_pass_s"] == 0.0
 
 
 def test_grouped_and_depthwise_layers_are_priced_per_group(tmp_path):

@@ -39,7 +39,8 @@ def _table(title: str, rows: list[dict], settings: list[str], gain: bool = False
     table = Table(title=title, title_justify="left", title_style="bold")
     table.add_column("scheme")
     table.add_column("design")
-    for name in ("acc. %", "drop pts", f"energy {unit}") + (("gain",) if gain else ()):
+    columns = ("acc. %", "drop pts", "95 % interval", f"energy {unit}")
+    for name in columns + (("gain",) if gain else ()):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("point_id", style="dim", no_wrap=True)
     for r in rows:
@@ -50,12 +51,22 @@ def _table(title: str, rows: list[dict], settings: list[str], gain: bool = False
             .strip(),
             f"{100 * r['accuracy']:.2f}",
             f"{100 * r['accuracy_drop']:.2f}" if r.get("accuracy_drop") is not None else "-",
+            _interval(r),
             f"{r['energy_pj'] / div:.4g}",
         ]
         if gain:
             cells.append("-" if r.get("gain") is None else f"{r['gain']:.2f}×")
         table.add_row(*cells, str(r.get("point_id", "")))
     return table
+
+
+def _interval(row: dict) -> str:
+    """The drop's 95 % interval in points, '-' when the row has none (made before bfpdse
+    recorded it)."""
+    lo, hi = row.get("accuracy_drop_lo"), row.get("accuracy_drop_hi")
+    if lo is None or hi is None:
+        return "-"
+    return f"{100 * lo:.2f} to {100 * hi:.2f}"
 
 
 def _print_summary(summary: dict, max_drop: float) -> None:
@@ -108,6 +119,9 @@ def _gain_sentence(scheme: str, gain: float, max_drop: float) -> str:
         "The Pareto front minimises energy per inference and maximises top-1 accuracy. Per scheme,"
         " the lowest-energy design whose drop vs the ideal ADC is within --max-drop is listed with"
         " its gain = energy of the best calibrated design / energy of this design (iso-accuracy)."
+        " A point is within the budget by its measured drop; the table shows each drop's 95 %"
+        " interval (paired over the same images, Newcombe's score interval) and a note says when"
+        " the budget is finer than the sample count resolves."
         " Repeats over seed are averaged; a folder of sweeps is analysed per model and dataset."
         " Exit status 1 when no point succeeded. --json energies are in pJ, accuracies and drops"
         " fractions."

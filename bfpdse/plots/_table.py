@@ -214,3 +214,27 @@ def design_label(row: pd.Series, settings: Sequence[str], sep: str = " ") -> str
             name = SYMBOLS.get(c, c.rsplit(".", 1)[-1])
             parts.append(f"{name}={short_value(value)}")
     return sep.join(p for p in parts if p)
+
+
+#: the 95 % interval of accuracy_drop (bfpdse.paired); older tables lack these columns
+DROP_INTERVAL = ("accuracy_drop_lo", "accuracy_drop_hi")
+#: how figures name the interval they draw
+INTERVAL_NOTE = "bars: 95 % interval of the drop vs the ideal ADC, paired over the same images"
+
+
+def interval_errors(df: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(below, above) extents of the drop's 95 % interval around ``metric`` of each row.
+
+    For ``accuracy_drop`` they are drop - lo and hi - drop; for ``accuracy`` (= ideal - drop)
+    the interval turns over: hi - drop below, drop - lo above. None when ``metric`` is neither
+    or no row has an interval; rows without one get 0 (no bar).
+    """
+    if metric not in ("accuracy", "accuracy_drop") or not set(DROP_INTERVAL) <= set(df.columns):
+        return None
+    drop, lo, hi = (numeric(df, c).to_numpy() for c in ("accuracy_drop", *DROP_INTERVAL))
+    known = np.isfinite(drop) & np.isfinite(lo) & np.isfinite(hi)
+    if not known.any():
+        return None
+    below = np.where(known, drop - lo, 0.0).clip(min=0)
+    above = np.where(known, hi - drop, 0.0).clip(min=0)
+    return (below, above) if metric == "accuracy_drop" else (above, below)

@@ -20,6 +20,7 @@ from bfpdse.plots._table import (
     block_schemes,
     context_title,
     held_settings,
+    interval_errors,
     most_accurate,
     numeric,
     ok_rows,
@@ -132,13 +133,14 @@ def draw_curves(info: CurveInfo, ax: Axes, metric: str = "accuracy") -> Axes:
     keys = info.keys()
     for i, key in enumerate(keys):
         line = info.lines[info.lines["line"].isin([key])].sort_values(info.x)
-        ax.plot(
-            line[info.x],
-            line[metric] * factor,
-            ms=5,
-            lw=1.5,
-            **_line_style(info, key, i, len(keys)),
-        )
+        kind = _line_style(info, key, i, len(keys))
+        ax.plot(line[info.x], line[metric] * factor, ms=5, lw=1.5, **kind)
+        errors = interval_errors(line, metric)
+        if errors is not None:  # the drop's 95 % interval (bfpdse.paired)
+            ax.errorbar(
+                line[info.x], line[metric] * factor, yerr=np.vstack(errors) * factor,
+                fmt="none", ecolor=kind["color"], elinewidth=0.8, capsize=2, alpha=0.8,
+            )  # fmt: skip
     for _, row in info.baselines.iterrows():
         kind = _line_style(info, row["line"], 0, 1)
         ax.axhline(

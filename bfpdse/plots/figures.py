@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bfpdse.plots import style
-from bfpdse.plots._table import NotDrawable, contexts
+from bfpdse.plots._table import INTERVAL_NOTE, NotDrawable, contexts, interval_errors
 from bfpdse.plots.breakdown import _breakdown_info, draw_breakdown
 from bfpdse.plots.curves import CurveInfo, _bits_info, _block_info, _mantissa_info, draw_curves
 from bfpdse.plots.heatmap import _heatmap_info, draw_heatmap
@@ -32,7 +32,8 @@ def _curve_figure(info: CurveInfo, metrics: Sequence[str]) -> Figure:
     fig = style.new_figure(len(metrics))
     for ax, metric in zip(fig.axes, metrics, strict=True):
         draw_curves(info, ax, metric)
-    fig.suptitle(info.title, fontsize=10)
+    bars = any(interval_errors(info.lines, m) is not None for m in metrics)
+    fig.suptitle(info.title + (f"\n{INTERVAL_NOTE}" if bars else ""), fontsize=10)
     return fig
 
 

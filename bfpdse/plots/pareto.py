@@ -14,12 +14,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from bfpdse.paired import resolution as drop_resolution
 from bfpdse.plots import style
 from bfpdse.plots._table import (
+    INTERVAL_NOTE,
     SCHEME,
     average_seeds,
     context_title,
     held_settings,
+    interval_errors,
     numeric,
     ok_rows,
     short_value,
@@ -70,6 +73,8 @@ def _pareto_info(df: pd.DataFrame, x: str = "energy_pj", y: str = "accuracy") ->
         return ParetoInfo(x, y, points, points, title, why_empty(df, [x, y]))
     mask = pareto_mask(points[x].to_numpy(), points[y].to_numpy())
     front = points[mask].sort_values([x, y], ascending=[True, False], kind="stable")
+    if interval_errors(points, y) is not None:
+        title += f"\n{INTERVAL_NOTE}"
     return ParetoInfo(x, y, points, front, title)
 
 
@@ -93,6 +98,12 @@ def draw_pareto(info: ParetoInfo, ax: Axes) -> Axes:
             alpha=0.75,
             label=scheme,
         )
+        errors = interval_errors(pts, info.y)
+        if errors is not None:  # the drop's 95 % interval (bfpdse.paired), on the accuracy axis
+            ax.errorbar(
+                pts[info.x] * fx, pts[info.y] * fy, yerr=np.vstack(errors) * fy, fmt="none",
+                ecolor=style.scheme_color(scheme), elinewidth=0.7, capsize=1.5, alpha=0.6,
+            )  # fmt: skip
     front = info.front
     ax.plot(front[info.x] * fx, front[info.y] * fy, color="black", lw=1, label="Pareto front")
     ax.scatter(
@@ -131,6 +142,8 @@ class IsoAccuracy:
     missing: dict[str, float] = field(default_factory=dict)
     baseline: str = field(default_factory=default_baseline)
     notes: list[str] = field(default_factory=list)
+    #: how finely the drops are resolved (``Resolution``); None without points
+    resolution: Resolution | None = None
 
     @property
     def message(self) -> str | None:
@@ -171,7 +184,71 @@ def iso_accuracy(
     met = set(best[SCHEME])
     missing = {s: float(smallest[s]) for s in style.scheme_order(points[SCHEME]) if s not in met}
     notes = _iso_notes(points, best, missing, max_drop_points, baseline)
-    return IsoAccuracy(max_drop_points, best, missing, baseline, notes)
+    res = _resolution(points, within)
+    notes += _resolution_notes(res, max_drop_points)
+    return IsoAccuracy(max_drop_points, best, missing, baseline, notes, res)
+
+
+@dataclass
+class Resolution:
+    """How finely the table resolves a drop, in percentage points.
+
+    ``floor_points``: half the 95 % interval of a drop on ``images`` test images when no image
+    changes (``bfpdse.paired.resolution``), the finest any drop there can be resolved;
+    ``interval_points``: the median half-width of the intervals of the points within the budget
+    (None when the rows carry no intervals: made before bfpdse recorded them).
+    """
+
+    images: int
+    floor_points: float
+    interval_points: float | None
+
+    def to_dict(self) -> dict:
+        return {
+            "images": self.images,
+            "floor_points": self.floor_points,
+            "interval_points": self.interval_points,
+        }
+
+
+def _resolution(points: pd.DataFrame, within: pd.DataFrame) -> Resolution | None:
+    counts = numeric(points, "samples_used").dropna()
+    counts = counts if len(counts) else numeric(points, "samples").dropna()
+    ideal = numeric(points, "accuracy_ideal").dropna()
+    if not len(counts) or not len(ideal):
+        return None
+    n = int(counts.min())  # the coarsest resolution in the table
+    half = (numeric(within, "accuracy_drop_hi") - numeric(within, "accuracy_drop_lo")) / 2
+    half = half.dropna()
+    measured = float(half.median() * 100) if len(half) else None
+    return Resolution(n, drop_resolution(n, float(ideal.median())) * 100, measured)
+
+
+def _resolution_notes(res: Resolution | None, max_drop_points: float) -> list[str]:
+    """Say when the budget is finer than the sample count can resolve."""
+    if res is None or not np.isfinite(res.floor_points):
+        return []
+    budget, images = f"The budget of {max_drop_points:g} points", f"{res.images:,} test images"
+    if max_drop_points < res.floor_points:
+        return [
+            f"{budget} is below the resolution of {images}: even a point that classifies every"
+            f" image as the ideal ADC does has a 95 % interval of ±{res.floor_points:.2f} points;"
+            " evaluate more images."
+        ]
+    if res.interval_points is None:
+        return [
+            "The 95 % intervals of the drops are unknown for these rows (made before bfpdse"
+            " recorded them; a sweep run with --fresh records them); the finest resolution of"
+            f" {images} is ±{res.floor_points:.2f} points."
+        ]
+    if max_drop_points < res.interval_points:
+        return [
+            f"{budget} is within the sampling noise of {images}: the points within it have 95 %"
+            f" intervals of ±{res.interval_points:.2f} points (median), so a point counts as"
+            " within the budget by its measured drop, and one just outside may be no worse;"
+            " more images narrow the intervals."
+        ]
+    return []
 
 
 def _iso_notes(
@@ -216,14 +293,16 @@ def pareto_summary(df: pd.DataFrame, max_drop_points: float = 0.5) -> dict:
     Keys: model, dataset, samples, points, ok, failed, settings (the settings that vary),
     pareto (front rows), iso_accuracy (best row per scheme, with ``gain``),
     no_point_within_budget (scheme -> smallest drop in points), gain_over_calibrated,
-    notes (iso-accuracy shortfalls, one sentence each), pareto_message (why there is no front).
+    notes (iso-accuracy shortfalls and the resolution of the sample count, one sentence each),
+    pareto_message (why there is no front), resolution (``Resolution.to_dict``, or None).
     """
     info = _pareto_info(df)
     iso = iso_accuracy(df, max_drop_points)
     n_ok = int((df["status"] == "ok").sum()) if "status" in df.columns else len(df)
 
     def names(column: str) -> str | None:
-        values = df[column].dropna().astype(str) if column in df.columns else []
+        absent = pd.Series(dtype=str)
+        values = df[column].dropna().astype(str) if column in df.columns else absent
         return "/".join(short_value(v) for v in pd.unique(values)) or None
 
     return {
@@ -240,4 +319,5 @@ def pareto_summary(df: pd.DataFrame, max_drop_points: float = 0.5) -> dict:
         "no_point_within_budget": iso.missing,
         f"gain_over_{iso.baseline}": iso.gains,
         "notes": iso.notes,
+        "resolution": iso.resolution.to_dict() if iso.resolution else None,
     }

@@ -219,6 +219,11 @@ def run_sweep(
             if before.get(p.point_id, {}).get("status") != "ok" or p.point_id in stale
         ]
         retried = sum(1 for pid, _ in tasks if pid in before)
+        if evaluate is default_evaluate():  # shared work (bfpdse.evaluate) kept in a cache folder
+            from bfpdse.evaluate import CachedEvaluate, passes_first
+
+            evaluate = CachedEvaluate(str(Path(cache or Path(out) / "cache").resolve()))
+            tasks = passes_first(tasks)
         plan = Plan(tasks, evaluate, slots)
         # no more processes than jobs; one process runs in this one
         jobs_n = 1 if dask else max(1, min(slots, len(tasks) * plan.shards))

@@ -81,3 +81,25 @@ def test_mantissa_info_draws_the_off_design_as_a_baseline():
     assert list(info.baselines["line"]) == ["calibrated", "bfp"]
     ax = draw_curves(info, Figure().subplots(), "accuracy")
     assert len(ax.lines) == 2 + 2 + 2  # curves, dashed 'off' baselines, references
+
+
+def test_curves_show_the_drop_interval_as_error_bars():
+    from matplotlib.container import ErrorbarContainer
+
+    from bfpdse.plots._table import interval_errors
+
+    df = make_table(schemes=("rar", "bfp"), bits=(4, 5))
+    df = df.assign(accuracy_drop_lo=df["accuracy_drop"] - 0.002,
+                   accuracy_drop_hi=df["accuracy_drop"] + 0.006)  # fmt: skip
+    info = _bits_info(df)
+    for metric, (below, above) in (("accuracy_drop", (0.2, 0.6)), ("accuracy", (0.6, 0.2))):
+        ax = draw_curves(info, Figure().subplots(), metric)
+        bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        assert len(bars) == 2  # one per scheme
+        seg = bars[0].lines[2][0].get_segments()[0]
+        first = info.lines[info.lines["line"] == info.keys()[0]].sort_values("cim.adc_bits")
+        y = first[metric].iloc[0] * 100
+        assert (y - seg[0, 1], seg[1, 1] - y) == pytest.approx((below, above))
+    assert interval_errors(df, "energy_pj") is None
+    old = draw_curves(_bits_info(make_table()), Figure().subplots(), "accuracy")
+    assert not old.containers  # tables made before intervals: no bars

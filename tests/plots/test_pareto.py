@@ -196,3 +196,50 @@ def test_summary_is_json_ready():
     assert [r["point_id"] for r in back["pareto"]] == ["l1", "r2", "r1", "c1"]
     assert back["gain_over_calibrated"]["rar"] == pytest.approx(2.5)
     assert back["samples"] == [100] and back["failed"] == 0
+
+
+def with_intervals(df: pd.DataFrame, half: float, samples: int = 1000) -> pd.DataFrame:
+    """The drops' 95 % intervals as drop -/+ ``half`` (a fraction), on ``samples`` images."""
+    return df.assign(
+        accuracy_drop_lo=df["accuracy_drop"] - half,
+        accuracy_drop_hi=df["accuracy_drop"] + half,
+        samples_used=samples,
+    )
+
+
+def test_a_budget_below_the_resolution_of_the_sample_count_is_said():
+    # 100 images: even an unchanged point has an interval of about +-3.6 points
+    iso = iso_accuracy(with_intervals(iso_table(), 0.01, samples=100), max_drop_points=0.5)
+    assert iso.resolution.images == 100 and iso.resolution.floor_points > 3
+    assert any("below the resolution of 100 test images" in n for n in iso.notes)
+    assert list(iso.best["point_id"]) == ["c1", "r2", "b1"]  # still chosen by measured drop
+
+
+def test_a_budget_within_the_sampling_noise_is_said():
+    iso = iso_accuracy(with_intervals(iso_table(), 0.008), max_drop_points=0.5)
+    assert iso.resolution.interval_points == pytest.approx(0.8)
+    assert any("within the sampling noise of 1,000 test images" in n for n in iso.notes)
+    wide = iso_accuracy(with_intervals(iso_table(), 0.004), max_drop_points=0.5)
+    assert not any("noise" in n or "resolution" in n for n in wide.notes)
+
+
+def test_rows_without_intervals_are_unknown_not_zero():
+    iso = iso_accuracy(iso_table().assign(samples_used=1000), max_drop_points=0.5)
+    assert iso.resolution.interval_points is None
+    assert any("intervals of the drops are unknown" in n for n in iso.notes)
+    summary = pareto_summary(iso_table().assign(samples_used=1000), 0.5)
+    assert json.loads(json.dumps(summary, allow_nan=False))["resolution"]["images"] == 1000
+
+
+def test_draw_pareto_shows_the_intervals_as_error_bars():
+    from matplotlib.container import ErrorbarContainer
+
+    info = _pareto_info(with_intervals(iso_table(), 0.005))
+    assert "95 % interval" in info.title
+    ax = draw_pareto(info, Figure().subplots())
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == 4  # one per scheme
+    segments = np.concatenate([c.lines[2][0].get_segments() for c in bars])
+    np.testing.assert_allclose(sorted(s[1, 1] - s[0, 1] for s in segments), [1.0] * 6)  # points
+    plain = draw_pareto(_pareto_info(iso_table()), Figure().subplots())
+    assert not plain.containers
