@@ -36,6 +36,15 @@ def _env(calls_file: Path, sleep: str) -> dict[str, str]:
     }
 
 
+def _evaluating(out: Path, parts: Path) -> bool:
+    """A trial is running and its design has no part yet."""
+    for t in study_trials(out):
+        pid = t.user_attrs.get("evaluating")
+        if t.state.name == "RUNNING" and pid and not (parts / f"{pid}.json").exists():
+            return True
+    return False
+
+
 def test_kill_9_mid_search_resumes_without_losing_or_repeating_trials(tmp_path, monkeypatch):
     path = search_file(tmp_path, trials=12, extra_space=WIDE)
     out = tmp_path / "out"
@@ -52,7 +61,8 @@ def test_kill_9_mid_search_resumes_without_losing_or_repeating_trials(tmp_path, 
             assert proc.poll() is None, "the search ended before it could be killed"
             assert time.monotonic() < deadline, "no parts appeared"
             time.sleep(0.02)
-        time.sleep(0.1)  # into the next trial's evaluation
+        while not _evaluating(out, parts):  # kill it in the middle of a trial's evaluation
+            assert proc.poll() is None and time.monotonic() < deadline
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
