@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import numbers
 import zlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
@@ -120,11 +120,6 @@ class NoiseConfig:
     def fixed_cells(self) -> bool:
         """True when the cell levels are the exact integers (no variation, no stuck cells)."""
         return self.cell_sigma == 0.0 and self.stuck_off == 0.0 and self.stuck_on == 0.0
-
-
-def noise_defaults() -> dict[str, Any]:
-    """Field -> default value of NoiseConfig."""
-    return {f.name: f.default for f in fields(NoiseConfig)}
 
 
 # ----------------------------------------------------------------------------- draws
@@ -271,11 +266,10 @@ def _adc_params(cfg: CIMConfig, window: int) -> tuple[int, int, int, float]:
 
 
 def _planes(xs: np.ndarray, cfg: CIMConfig) -> np.ndarray:
-    """The bits the planes are cut from (int64): x' itself or its two's complement."""
-    xs = xs.astype(np.int64, copy=False)
+    """The bits the planes are cut from: x' itself or its two's complement."""
     if cfg.input_signed:
-        return xs & ((1 << cfg.input_bits) - 1)
-    return np.ascontiguousarray(xs)
+        return xs.astype(np.int64) & ((1 << cfg.input_bits) - 1)
+    return xs
 
 
 def _int_matrix(name: str, a: Any, low: int, high: int, what: str) -> np.ndarray:
@@ -289,11 +283,12 @@ def _int_matrix(name: str, a: Any, low: int, high: int, what: str) -> np.ndarray
             f"{name} has values in {int(arr.min())} … {int(arr.max())}, outside what {what} "
             f"allows: {low} … {high}"
         )
-    return arr.astype(np.int64, copy=False)
+    return arr
 
 
 def _check_args(x: Any, w: Any, cfg: CIMConfig) -> tuple[np.ndarray, np.ndarray]:
-    """x (M, K) and w (K, N) as int64, checked as crossbar_mvm checks them (docs/spec.md)."""
+    """x (M, K) in its own integer dtype and w (K, N) as int64, checked as crossbar_mvm checks
+    them (docs/spec.md)."""
     if not isinstance(cfg, CIMConfig):
         raise TypeError(f"cfg must be a CIMConfig, got {type(cfg).__name__}")
     ab, wb = cfg.input_bits, cfg.weight_bits
@@ -302,7 +297,7 @@ def _check_args(x: Any, w: Any, cfg: CIMConfig) -> tuple[np.ndarray, np.ndarray]
     else:
         x = _int_matrix("x", x, 0, (1 << ab) - 1, f"input_bits={ab} (unsigned)")
     wmax = (1 << (wb - 1)) - 1
-    w = _int_matrix("w", w, -wmax, wmax, f"weight_bits={wb}")
+    w = _int_matrix("w", w, -wmax, wmax, f"weight_bits={wb}").astype(np.int64, copy=False)
     if x.shape[1] != w.shape[0]:
         raise ValueError(f"shapes do not match: x is {x.shape} and w is {w.shape}")
     return x, w
