@@ -74,6 +74,15 @@ def search(
         bool,
         typer.Option("--fresh", help="Delete the study and results in OUT/<name>/ first."),
     ] = False,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="Folder of the work trials share (reference accuracies, ADC windows, CIM "
+            "passes), as for sweeps; safe to delete \\[default: OUT/cache].",
+            show_default=False,
+        ),
+    ] = None,
     evaluator: Annotated[
         str | None,
         typer.Option(hidden=True, help="module:function evaluating a point (for tests)."),
@@ -91,7 +100,8 @@ def search(
     Exit status: 0 done, 1 no trial satisfied the constraint, 2 invalid spec or option,
     130/143 interrupted.
     """
-    from bfpdse.run.runner import Terminated, resolve_evaluate
+    from bfpdse.run.runner import resolve_evaluate
+    from bfpdse.run.stop import Interrupted
     from bfpdse.search.runner import run_search
     from bfpdse.search.spec import load_search
 
@@ -102,9 +112,11 @@ def search(
         raise StoreError(f"--against {against}: no such results folder")
     evaluate = resolve_evaluate(evaluator) if evaluator else None
     try:
-        summary = run_search(loaded, out=out, jobs=jobs, dask=dask, fresh=fresh, evaluate=evaluate)
-    except Terminated:
-        raise typer.Exit(143) from None
+        summary = run_search(
+            loaded, out=out, jobs=jobs, dask=dask, fresh=fresh, evaluate=evaluate, cache=cache
+        )
+    except Interrupted as exc:  # the search has said what it kept; exit 128 + the signal
+        raise typer.Exit(exc.exit_code) from None
     console_err.print(
         f"{summary.finished} of {summary.trials} trials done ({summary.complete} complete, "
         f"{summary.pruned} pruned, {summary.failed} failed); this run evaluated "

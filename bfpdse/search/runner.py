@@ -87,18 +87,21 @@ def run_search(
     progress: bool = True,
     overrides: Iterable[str] = (),
     trials: int | None = None,
+    cache: str | Path | None = None,
 ) -> SearchSummary:
     """Run ``spec``'s trials into <out>/<name>/ until the study holds ``trials`` of them.
 
     ``spec`` is a loaded SearchSpec or a path (then ``overrides`` and ``trials`` apply).
     ``jobs``/``dask``: as for ``run_sweep``. ``evaluate(point) -> dict`` defaults to
-    ``bfpdse.evaluate.evaluate``. Several processes may run the same search into the same folder
+    ``bfpdse.evaluate.evaluate``, with the work points share kept in ``cache`` (default
+    ``<out>/cache``, as for sweeps: a search and a sweep written to one --out share it). Several
+    processes may run the same search into the same folder
     at once; they share the study and its budget.
 
     Raises SpecError for a bad spec and StoreError for a folder that holds something else,
     before anything is written.
     """
-    from bfpdse.run.runner import default_evaluate
+    from bfpdse.run.runner import _warm_up_of, default_evaluate
     from bfpdse.search.signals import stop_on_signals
 
     t0 = time.perf_counter()
@@ -110,12 +113,13 @@ def run_search(
     if jobs is not None and not dask and jobs > cpu_cores():
         log.print(f"note: --jobs {jobs} capped to the {cpu_cores()} cores of this machine")
         jobs = cpu_cores()
+    cached = evaluate is None or evaluate is default_evaluate()
     evaluate = evaluate or default_evaluate()
     base = make_point(spec.base)
     from bfpdse.versions import identity as identity_of
 
     identity = identity_of(base.settings())  # a missing model stops here, unwritten
-    if evaluate is default_evaluate():
+    if cached:
         from bfpdse.evaluate import check_inputs
 
         check_inputs(base)
@@ -140,13 +144,17 @@ def run_search(
         run = folder.start_run({"command": "search", **executor})
     if damaged:
         log.print(f"[yellow]warning:[/] set aside {len(damaged)} damaged part(s)", highlight=False)
+    warm_up = _warm_up_of(evaluate)
+    if cached:  # the sweep's shared work (references, windows, CIM passes) in <out>/cache
+        from bfpdse.evaluate import CachedEvaluate
+
+        evaluate = CachedEvaluate(str((Path(cache or Path(out) / "cache")).resolve()))
     task_evaluate = partial(
         evaluate_trial,
         evaluate=evaluate,
         prune_samples=spec.prune.samples if spec.prune else None,
         prune_max_drop=spec.prune.max_drop if spec.prune else None,
     )
-    from bfpdse.run.runner import _warm_up_of
     from bfpdse.search.execute import stream
 
     loop = _Loop(spec, study, folder, identity, log, progress)
@@ -164,9 +172,7 @@ def run_search(
         )  # fmt: skip
         try:
             with loop.bar:
-                records = stream(
-                    loop.next_task, task_evaluate, jobs_n, threads, dask, _warm_up_of(evaluate)
-                )
+                records = stream(loop.next_task, task_evaluate, jobs_n, threads, dask, warm_up)
                 try:
                     for record in records:
                         loop.finish(record)

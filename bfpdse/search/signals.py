@@ -5,7 +5,7 @@ a claim, an optuna write). An exception raised inside such a moment, between the
 file lock and the code recording it, would leave the lock held by this very process, so the
 clean-up after the interrupt would wait on itself. Inside ``shielded()`` a signal is therefore
 only noted, and raised as the outermost shielded section ends; elsewhere (while a trial is
-evaluated) it is raised at once, as KeyboardInterrupt or, for SIGTERM, the sweep's Terminated.
+evaluated) it is raised at once, as the sweep's Interrupted (Terminated for SIGTERM).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ _state: dict[str, Any] = {"depth": 0, "pending": None}
 
 
 def _interruption(signum: int) -> BaseException:
-    from bfpdse.run.runner import Terminated
+    from bfpdse.run.stop import interruption
 
-    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    return interruption(signum)  # the sweep's: Interrupted (Ctrl-C) or Terminated (SIGTERM)
 
 
 @contextmanager

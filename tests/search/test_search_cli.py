@@ -120,3 +120,18 @@ def test_a_few_real_trials_on_lenet5(tmp_path, monkeypatch, capsys):
     assert (df["status"] == "ok").all() and len(df) >= 1
     assert df["accuracy"].between(0, 1).all() and (df["energy_pj"] > 0).all()
     assert (df["samples_used"] == 16).all() and df["trial"].notna().all()
+
+
+def test_trials_that_differ_in_energy_only_share_one_cim_pass(tmp_path, monkeypatch, capsys):
+    path = search_file(tmp_path, trials=4, extra_space="    energy.preset: [default, isaac]\n")
+    path.write_text(path.read_text().replace("samples: 8", "samples: 16"))
+    sets = ["--set", "cim.adc=bfp", "--set", "cim.adc_bits=4"]  # leaves energy.preset searched
+    out = tmp_path / "o"
+    code, captured = run_main(monkeypatch, capsys, "search", str(path), "--out", str(out), *sets)
+    assert code in (0, 1), captured.err
+    df = read_results(out / "s")
+    assert set(df["energy.preset"]) == {"default", "isaac"}  # both designs were tried
+    assert df["cim_pass_id"].nunique() == 1  # one network pass, priced twice
+    assert sorted(df["cim_pass_s"] == 0) == [False, True]  # the second trial only re-priced it
+    assert df["energy_pj"].nunique() == 2 and df["accuracy"].nunique() == 1
+    assert (out / "cache").is_dir()  # kept where sweeps keep it
