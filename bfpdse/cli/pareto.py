@@ -100,6 +100,47 @@ def _print_summary(summary: dict, max_drop: float) -> None:
                 console.print(_gain_sentence(r[SCHEME], r["gain"], max_drop), highlight=False)
     for note in summary["notes"]:
         console.print(f"[yellow]{note}[/]", highlight=False)
+    for even in summary.get("break_even", []):
+        console.print(_break_even_sentence(even), highlight=False)
+
+
+def _break_even_sentence(even: dict) -> str:
+    """'bfp reaches 1.81x over calibrated once the ADC's energy grows by ...' (plots.claim)."""
+    from bfpdse.plots.claim import FACTORS
+
+    head = f"Break-even: {even['scheme']} reaches {even['target']:g}× over {baseline()}"
+    slope = f"these prices have {even['preset_slope']:.2f}× per bit at {even['anchor_bits']} b"
+    if even["factor"] is None:
+        return (
+            f"{head} at no ADC energy slope up to {FACTORS[-1]:g}× per bit (gain"
+            f" {even['gain_at_flat']:.2f}× with a flat ADC, {even['gain_at_max']:.2f}× at"
+            f" {FACTORS[-1]:g}× per bit); {slope}"
+        )
+    return (
+        f"{head} once the ADC's energy grows by ≥ [bold]{even['factor']:.2f}×[/] per bit; {slope}"
+    )
+
+
+def _with_break_even(summary: dict, part, max_drop: float, target: float) -> dict:
+    """The summary plus, per range-aware scheme, the per-bit factor that reaches ``target``."""
+    from bfpdse.cim.adc import schemes_where
+    from bfpdse.plots._table import SCHEME
+    from bfpdse.plots.claim import break_even
+
+    aware = schemes_where(lambda s: s.range_aware)
+    schemes = sorted(set(part[SCHEME].astype(str)) & aware) if SCHEME in part else []
+    evens = [break_even(part, s, target, max_drop) for s in schemes]
+    return {**summary, "break_even": [e.to_dict() for e in evens if e is not None]}
+
+
+def _split_by(part, by: list[str]) -> list[tuple[dict[str, str], object]]:
+    """({column: value}, rows) per combination of the ``by`` columns (one group without)."""
+    if not by:
+        return [({}, part)]
+    keys = [part[c].astype(str) for c in by]
+    groups = part.groupby(keys, sort=True)
+    return [(dict(zip(by, map(str, v if isinstance(v, tuple) else (v,)), strict=True)), rows)
+            for v, rows in groups]  # fmt: skip
 
 
 def _gain_sentence(scheme: str, gain: float, max_drop: float) -> str:
@@ -122,7 +163,10 @@ def _gain_sentence(scheme: str, gain: float, max_drop: float) -> str:
         " A point is within the budget by its measured drop; the table shows each drop's 95 %"
         " interval (paired over the same images, Newcombe's score interval) and a note says when"
         " the budget is finer than the sample count resolves."
-        " Repeats over seed are averaged; a folder of sweeps is analysed per model and dataset."
+        " Repeats over seed are averaged; a folder of sweeps is analysed per model and dataset,"
+        " and with --by per value of one setting (e.g. energy.preset). For each range-aware"
+        " scheme a break-even line says how steeply the ADC's energy must grow per bit"
+        " (E(b) = E(b0) r^(b - b0), b0 the baseline's bits) for its gain to reach --target."
         " Exit status 1 when no point succeeded. --json energies are in pJ, accuracies and drops"
         " fractions."
     ),
@@ -141,6 +185,24 @@ def pareto(
             ),
         ),
     ] = 0.5,
+    by: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--by",
+            help=(
+                "A setting column (e.g. energy.preset): one analysis per value of it;"
+                " repeatable (--by energy.preset --by energy.bfp_search)."
+            ),
+        ),
+    ] = None,
+    target: Annotated[
+        float,
+        typer.Option(
+            "--target",
+            min=1.0,
+            help="Gain over the baseline that the break-even lines solve for (paper: 1.81).",
+        ),
+    ] = 1.81,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of tables.")
     ] = False,
@@ -151,17 +213,35 @@ def pareto(
     from bfpdse.store.read import read_results
 
     table = read_results(results)
-    summaries = [pareto_summary(part, max_drop) for part in contexts(table)]
+    by = list(by or [])
+    for column in by:
+        if column not in table.columns:
+            from bfpdse.plots._table import setting_columns
+
+            console.print(
+                f"[red]error:[/] --by {column}: {results} has no column {column!r}; settings"
+                f" columns: {', '.join(setting_columns(table))}",
+                highlight=False,
+            )
+            raise typer.Exit(2)
+    summaries = []
+    for part in contexts(table):
+        for values, rows in _split_by(part, by):
+            summary = _with_break_even(pareto_summary(rows, max_drop), rows, max_drop, target)
+            summaries.append({**summary, **({"by": values} if values else {})})
     if as_json:
         doc = {
             "results": str(results),
             "max_drop_points": max_drop,
             "baseline": baseline(),
+            "target_gain": target,
             "contexts": summaries,
         }
         typer.echo(json.dumps(doc, indent=2, allow_nan=False))
     else:
         for summary in summaries:
+            if "by" in summary:
+                console.rule(" · ".join(f"{k} = {v}" for k, v in summary["by"].items()))
             _print_summary(summary, max_drop)
     if all(s["ok"] == 0 for s in summaries):
         raise typer.Exit(1)

@@ -66,6 +66,8 @@ class LayerUse:
     vectors: int
     stats: CIMStats
     groups: int = 1
+    #: the layer's own crossbar (per-layer settings); None = the design's
+    cim: CIMConfig | None = None
 
 
 def converter_use(cim: CIMConfig, energy: EnergyConfig) -> ConverterUse:
@@ -329,7 +331,7 @@ def _check_layers(layers: Sequence[LayerUse], inferences: int) -> None:
 def _areas_mm2(
     layers: Sequence[LayerUse], cim: CIMConfig, energy: EnergyConfig, p: _Prices
 ) -> dict[str, float]:
-    """Area of the whole network mapped at once: every array with its full periphery."""
+    """Area of ``layers`` (all on ``cim``) mapped at once: every array with its periphery."""
     arrays = sum(arrays_needed(layer, cim) for layer in layers)
     adcs = arrays * _ceil_div(cim.cols, energy.cols_per_adc)
     count = {
@@ -345,6 +347,24 @@ def _areas_mm2(
     area = {name: count[name] * p.parts[name].area_um2 * 1e-6 for name in COMPONENTS}
     area["adc"] = adcs * p.main.area_um2 * 1e-6
     return area
+
+
+def _by_config(layers: Sequence[LayerUse], cim: CIMConfig) -> dict[CIMConfig, list[LayerUse]]:
+    """Layers grouped by the crossbar they run on (``layer.cim``, else the design's)."""
+    groups: dict[CIMConfig, list[LayerUse]] = {}
+    for layer in layers:
+        groups.setdefault(layer.cim or cim, []).append(layer)
+    return groups
+
+
+def _adc_cycles(layers: Sequence[LayerUse], p: _Prices) -> tuple[int, int]:
+    """Converter cycles (member conversions and window searches) of layers on one design,
+    after and before zero-plane skipping."""
+    stats = sum((layer.stats for layer in layers), CIMStats())
+    use = p.use
+    extra = use.search_cycles if p.search_is_cycles or use.search == "flash" else 0
+    dense = use.member_cycles_dense(stats) + use.searches_dense(stats) * extra
+    return use.member_cycles(stats) + use.searches(stats) * extra, dense
 
 
 def price(
@@ -366,16 +386,30 @@ def price(
     Area (mm^2 per design): arrays = sum over layers of ceil(K / R) * ceil(N * S *
     columns_per_weight / C); each carries R * C cells, R DACs, C sample-and-holds and
     ceil(C / cols_per_adc) ADCs, each ADC with a shift-add unit (and BFP logic for rar/bfp).
+
+    A layer with a crossbar of its own (``LayerUse.cim``, per-layer settings) is priced, timed
+    and mapped on it; ``adc_bits_priced`` is then the widest ADC of the layers, and
+    ``components`` are the design's ``cim``'s prices.
     """
     _check_layers(layers, inferences)
-    p = _prices(cim, energy)
-    per_layer = {layer.name: _layer_energy(layer, cim, energy.rho, p) for layer in layers}
+    groups = _by_config(layers, cim)  # per-layer settings: each crossbar design priced alone
+    prices = {c: _prices(c, energy) for c in groups}
+    p = prices.get(cim) or _prices(cim, energy)
+    per_layer = {}
+    for c, members in groups.items():
+        for layer in members:
+            per_layer[layer.name] = _layer_energy(layer, c, energy.rho, prices[c])
+    per_layer = {layer.name: per_layer[layer.name] for layer in layers}  # the layers' order
     total = {name: math.fsum(e[name] for e in per_layer.values()) for name in COMPONENTS}
     stats = sum((layer.stats for layer in layers), CIMStats())
-    use = p.use
-    extra = use.search_cycles if p.search_is_cycles or use.search == "flash" else 0
-    latency = math.fsum(_layer_latency_ns(layer, cim, energy, p) for layer in layers)
-    extrapolated = p.main.extrapolated or (p.full is not None and p.full.extrapolated)
+    cycles = [_adc_cycles(members, prices[c]) for c, members in groups.items()]
+    latency = math.fsum(
+        _layer_latency_ns(layer, c, energy, prices[c]) for c, ms in groups.items() for layer in ms
+    )
+    areas = [_areas_mm2(members, c, energy, prices[c]) for c, members in groups.items()]
+    extrapolated = any(
+        q.main.extrapolated or (q.full is not None and q.full.extrapolated) for q in prices.values()
+    )
     n = inferences
     return CostReport(
         inferences=n,
@@ -384,11 +418,11 @@ def price(
         macs=sum(layer.vectors * layer.k * layer.n * layer.groups for layer in layers) / n,
         conversions=stats.conversions / n,
         conversions_dense=stats.conversions_dense / n,
-        adc_cycles=(use.member_cycles(stats) + use.searches(stats) * extra) / n,
-        adc_cycles_dense=(use.member_cycles_dense(stats) + use.searches_dense(stats) * extra) / n,
+        adc_cycles=sum(c for c, _ in cycles) / n,
+        adc_cycles_dense=sum(d for _, d in cycles) / n,
         latency_ns=latency / n,
-        area_by_component_mm2=_areas_mm2(layers, cim, energy, p),
-        adc_bits_priced=p.main.bits,
+        area_by_component_mm2={k: math.fsum(a[k] for a in areas) for k in areas[0]},
+        adc_bits_priced=max(q.main.bits for q in prices.values()),
         adc_extrapolated=bool(extrapolated),
         energy_preset=energy.preset,
         versions=dict(tool_versions()),

@@ -99,8 +99,10 @@ def draw_breakdown(info: BreakdownInfo, ax: Axes) -> Axes:
     x = np.arange(len(info.bars))
     bottom = np.zeros(len(x))
     for j, comp in enumerate(info.components):
-        color = style.COMPONENT_COLORS.get(comp, "#bcbd22")
-        ax.bar(x, values[:, j] * factor, bottom=bottom, color=color, label=comp, width=0.6)
+        color = style.COMPONENT_COLORS.get(comp, "#dddddd")
+        hatch = style.COMPONENT_HATCHES.get(comp)
+        ax.bar(x, values[:, j] * factor, bottom=bottom, color=color, label=comp, width=0.6,
+               hatch=hatch, edgecolor="#202020", linewidth=0.4)  # fmt: skip
         bottom += values[:, j] * factor
     ax.set_xticks(x, info.bars["label"], fontsize=8)
     for tick, scheme in zip(ax.get_xticklabels(), info.bars["scheme"], strict=True):

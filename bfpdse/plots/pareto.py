@@ -21,11 +21,14 @@ from bfpdse.plots._table import (
     SCHEME,
     average_seeds,
     context_title,
+    design_label,
     held_settings,
     interval_errors,
     numeric,
     ok_rows,
+    setting_columns,
     short_value,
+    varying,
     why_empty,
 )
 from bfpdse.plots._table import baseline as default_baseline
@@ -87,15 +90,20 @@ def draw_pareto(info: ParetoInfo, ax: Axes) -> Axes:
     """All points, one marker series per scheme, the front as a line and its points circled."""
     fx, xlabel = style.scale(info.x, info.points[info.x])
     fy, ylabel = style.scale(info.y, info.points[info.y])
-    for scheme in style.scheme_order(info.points[SCHEME]):
+    low = _useful_floor(info)
+    schemes = style.scheme_order(info.points[SCHEME])
+    for i, scheme in enumerate(schemes):
         pts = info.points[info.points[SCHEME].astype(str) == scheme]
+        # earlier schemes drawn larger, so a point hidden under a later one shows as a ring
         ax.scatter(
             pts[info.x] * fx,
-            pts[info.y] * fy,
+            pts[info.y].clip(lower=low) * fy,
             color=style.scheme_color(scheme),
             marker=style.scheme_marker(scheme),
-            s=28,
-            alpha=0.75,
+            s=28 + 16 * (len(schemes) - 1 - i),
+            alpha=0.8,
+            edgecolors="white",
+            linewidths=0.5,
             label=scheme,
         )
         errors = interval_errors(pts, info.y)
@@ -105,25 +113,75 @@ def draw_pareto(info: ParetoInfo, ax: Axes) -> Axes:
                 ecolor=style.scheme_color(scheme), elinewidth=0.7, capsize=1.5, alpha=0.6,
             )  # fmt: skip
     front = info.front
-    ax.plot(front[info.x] * fx, front[info.y] * fy, color="black", lw=1, label="Pareto front")
+    front_y = front[info.y].clip(lower=low) * fy
+    ax.plot(front[info.x] * fx, front_y, color="black", lw=1, label="Pareto front")
     ax.scatter(
         front[info.x] * fx,
-        front[info.y] * fy,
+        front_y,
         facecolors="none",
         edgecolors="black",
         s=90,
         linewidths=1.2,
         label="Pareto-optimal",
     )
+    _annotate_front(info, ax, fx, fy)
+    _zoom_accuracy(info, ax, fy, low)
     values = info.points[info.x].to_numpy(dtype=float)
     if values.size and values.min() > 0 and values.max() / values.min() > 20:
         ax.set_xscale("log")
+        style.log_axis(ax.xaxis)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(info.title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return ax
+
+
+#: the accuracy axis shows the ideal ADC's accuracy down to this many points below it
+ZOOM_POINTS = 10.0
+
+
+def _useful_floor(info: ParetoInfo) -> float:
+    """Lowest accuracy drawn: ZOOM_POINTS below the ideal ADC (lower points sit on the floor)."""
+    if info.y != "accuracy" or "accuracy_ideal" not in info.points:
+        return -np.inf
+    ideal = numeric(info.points, "accuracy_ideal").median()
+    lowest = numeric(info.points, "accuracy").min()
+    # rounded: accuracies are k / samples, and 0.9 - 0.1 must not put 0.8 below the floor
+    return -np.inf if not np.isfinite(ideal) else max(lowest, round(ideal - ZOOM_POINTS / 100, 9))
+
+
+def _zoom_accuracy(info: ParetoInfo, ax: Axes, fy: float, low: float) -> None:
+    """Accuracy axis from the floor to the top, the ideal ADC as a line, the floor's points said."""
+    if not np.isfinite(low):
+        return
+    ideal = numeric(info.points, "accuracy_ideal").median()
+    ax.axhline(ideal * fy, label="ideal ADC", **style.REFERENCE_STYLES["ideal"])
+    top = max(numeric(info.points, "accuracy").max(), ideal)
+    pad = 0.03 * (top - low) if top > low else 0.005
+    ax.set_ylim((low - pad) * fy, (top + pad) * fy)
+    below = int((numeric(info.points, "accuracy") < low).sum())
+    if below:
+        ax.text(
+            0.01, 0.99, f"{below} point{'s' * (below > 1)} below {low * fy:.1f} drawn at the floor",
+            transform=ax.transAxes, fontsize=7, color="#555555", va="top",
+        )  # fmt: skip
+
+
+def _annotate_front(info: ParetoInfo, ax: Axes, fx: float, fy: float) -> None:
+    """Label each Pareto-optimal point with the settings the table varies (b=5 B=8 R=128)."""
+    varied = [c for c in varying(info.points, setting_columns(info.points)) if c != SCHEME]
+    if not varied:
+        return
+    low = _useful_floor(info)
+    for _, row in info.front.iterrows():
+        text = design_label(row, varied)
+        if text and float(row[info.y]) >= low:  # the floor's points stay unlabelled
+            ax.annotate(
+                text, (float(row[info.x]) * fx, float(row[info.y]) * fy),
+                textcoords="offset points", xytext=(4, -9), fontsize=6.5, color="#333333",
+            )  # fmt: skip
 
 
 @dataclass

@@ -30,17 +30,19 @@ SCHEME_MARKERS = {"ideal": "*", "linear": "s", "calibrated": "^", "rar": "D", "b
 # schemes a plugin may add: the rest of the palette, then grey
 _EXTRA_COLORS = ("#CC79A7", "#56B4E9", "#F0E442")
 
-#: energy components in stacking order (bottom first); colours of the tab10 palette
+#: energy components in stacking order (bottom first): greys and hatches, so that no component
+#: shares a colour with a scheme (the bars' labels carry the scheme colours)
 COMPONENT_COLORS = {
-    "adc": "#1f77b4",
-    "array": "#ff7f0e",
-    "dac": "#2ca02c",
-    "sample_hold": "#d62728",
-    "shift_add": "#9467bd",
-    "bfp_logic": "#8c564b",
-    "exponent_search": "#e377c2",
-    "other": "#7f7f7f",
+    "adc": "#3b3b3b",
+    "array": "#7a7a7a",
+    "dac": "#a8a8a8",
+    "sample_hold": "#cfcfcf",
+    "shift_add": "#e8e8e8",
+    "bfp_logic": "#ffffff",
+    "exponent_search": "#bdbdbd",
+    "other": "#f5f5f5",
 }
+COMPONENT_HATCHES = {"bfp_logic": "///", "exponent_search": "xx", "other": ".."}
 
 REFERENCE_STYLES = {
     "float": {"color": "#7f7f7f", "linestyle": "--", "linewidth": 1.2},
@@ -68,6 +70,15 @@ LABELS = {
 }
 
 _ENERGY_UNITS = ((1e6, "µJ"), (1e3, "nJ"), (1.0, "pJ"))
+
+
+def log_axis(axis: Any) -> None:
+    """A log axis labelled in plain numbers at 1, 2 and 5 per decade (no colliding 3x10^1)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def scheme_color(scheme: str) -> str:

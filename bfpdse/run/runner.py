@@ -109,7 +109,8 @@ def _preflight(spec: Spec) -> None:
 
     seen = set()
     for p in spec.points:
-        key = (p.model, json.dumps(p.dataset, sort_keys=True, default=str), p.samples)
+        layers = tuple(name for name, _ in p.layers)  # per-layer settings name the model's layers
+        key = (p.model, json.dumps(p.dataset, sort_keys=True, default=str), p.samples, layers)
         if key not in seen:
             seen.add(key)
             check_inputs(p)

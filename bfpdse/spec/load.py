@@ -205,6 +205,18 @@ def _path(loc: Loc) -> str:
     return out
 
 
+def _layer_items(dotted: str, value: Any, loc: Loc) -> list[tuple[str, Any, Loc]]:
+    """``cim: {layers: {L03: {adc_bits: 4}}}`` -> ("cim.layers.L03.adc_bits", 4, its loc)."""
+    if dotted != "cim.layers" or not isinstance(value, dict):
+        return [(dotted, value, loc)]
+    out = []
+    for layer, fields in value.items():
+        if not isinstance(fields, dict):
+            return [(f"cim.layers.{layer}", fields, loc + (layer,))]  # check_key names it
+        out += [(f"cim.layers.{layer}.{k}", v, loc + (layer, k)) for k, v in fields.items()]
+    return out
+
+
 def base_settings(model: Any, data: Mapping[str, Any], src: Source) -> tuple[dict, dict[str, int]]:
     """Flat dotted base settings (nested sections or dotted keys) and their lines.
 
@@ -216,6 +228,7 @@ def base_settings(model: Any, data: Mapping[str, Any], src: Source) -> tuple[dic
         loc: Loc = ("base", key)
         if key in SECTIONS and isinstance(value, dict):
             items = [(f"{key}.{name}", v, loc + (name,)) for name, v in value.items()]
+            items = [item for entry in items for item in _layer_items(*entry)]
         else:
             items = [(key, value, loc)]
         for dotted, v, item_loc in items:

@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import importlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -99,6 +100,48 @@ RELEVANT_WHEN: Mapping[str, tuple[tuple[str, frozenset[Any]], ...]] = _Rules()
 ID_OMITS_DEFAULT_KEYS = ("energy.rar_search", "energy.bfp_search", "energy.adc_table")
 
 
+#: per-layer settings: ``cim.layers.<layer>.<field>``, layer = the index name ``bfpdse layers``
+#: prints (L00, L01, ...). Quantization bit widths stay network-wide: they set the integer
+#: model every layer's crossbar runs, so they are not per-layer fields.
+LAYER_PREFIX = "cim.layers."
+NOT_PER_LAYER = ("weight_bits", "input_bits", "input_signed")
+_LAYER_NAME = re.compile(r"L\d{2,}")
+
+
+def layer_fields() -> list[str]:
+    """The cim fields one layer may override."""
+    return [name for name in _section_fields("cim") if name not in NOT_PER_LAYER]
+
+
+def split_layer_key(key: str) -> tuple[str, str] | None:
+    """``cim.layers.L03.adc_bits`` -> ("L03", "adc_bits"); None for other keys."""
+    if not key.startswith(LAYER_PREFIX):
+        return None
+    layer, _, name = key[len(LAYER_PREFIX) :].partition(".")
+    return layer, name
+
+
+def _check_layer_key(key: str, where: str) -> None:
+    layer, name = split_layer_key(key) or ("", "")
+    if not _LAYER_NAME.fullmatch(layer):
+        raise SpecError(
+            f"{where}{key!r}: layer {layer!r} is not a layer name; use the index names that "
+            "`bfpdse layers MODEL` prints, e.g. cim.layers.L03.adc_bits"
+        )
+    if name in NOT_PER_LAYER:
+        raise SpecError(
+            f"{where}{key!r}: cim.{name} is network-wide (it sets the quantized model); "
+            f"per-layer fields: {', '.join(layer_fields())}"
+        )
+    if name not in layer_fields():
+        near = difflib.get_close_matches(name, layer_fields(), n=1, cutoff=0.6)
+        hint = f" (did you mean {LAYER_PREFIX}{layer}.{near[0]}?)" if near else ""
+        raise SpecError(
+            f"{where}unknown per-layer setting {key!r}{hint}; allowed fields: "
+            f"{', '.join(layer_fields())}"
+        )
+
+
 def applies(key: str, value_of: Callable[[str], Any]) -> bool:
     """Whether setting ``key`` can affect a point whose settings ``value_of(dotted key)`` gives."""
     conditions = RELEVANT_WHEN.get(key)
@@ -128,6 +171,8 @@ def check_key(key: str, where: str = "") -> None:
     keys = known_keys()
     if key in keys:
         return
+    if key.startswith(LAYER_PREFIX):
+        return _check_layer_key(key, where)
     if key.startswith("dataset."):
         if key.split(".", 1)[1] in DATASET_KEYS:
             return
@@ -170,6 +215,13 @@ class Point:
     quant: Any
     energy: Any
     noise: Any
+    #: per-layer cim overrides: (layer, ((field, value), ...)), sorted; only values that differ
+    #: from ``cim`` and apply to the layer's own scheme
+    layers: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+
+    def layer_cims(self) -> dict[str, Any]:
+        """Layer name (L03) -> its CIMConfig, for the layers that override ``cim``."""
+        return {name: dataclasses.replace(self.cim, **dict(fields)) for name, fields in self.layers}
 
     def settings(self) -> dict[str, Any]:
         """Flat, canonical dotted settings; settings that do not apply are None."""
@@ -183,6 +235,8 @@ class Point:
         for key in RELEVANT_WHEN:
             if not applies(key, flat.__getitem__):
                 flat[key] = None
+        for layer, fields in self.layers:
+            flat.update({f"{LAYER_PREFIX}{layer}.{name}": value for name, value in fields})
         return flat
 
     @property
@@ -252,8 +306,12 @@ def make_point(settings: Mapping[str, Any], where: str = "") -> Point:
     for key, value in top.items():
         _check_top(key, value, where)
     sections: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    per_layer: dict[str, dict[str, Any]] = {}
     for key, value in settings.items():
-        if "." in key and not key.startswith("dataset."):
+        if key.startswith(LAYER_PREFIX):
+            layer, name = split_layer_key(key) or ("", "")
+            per_layer.setdefault(layer, {})[name] = value
+        elif "." in key and not key.startswith("dataset."):
             section, name = key.split(".", 1)
             sections[section][name] = value
 
@@ -266,7 +324,38 @@ def make_point(settings: Mapping[str, Any], where: str = "") -> Point:
             section, name = key.split(".", 1)
             sections[section].pop(name, None)
     built = {s: _build_section(s, v, where) for s, v in sections.items()}
-    return Point(**top, **built)
+    layers = _layer_overrides(built["cim"], per_layer, where)
+    return Point(**top, **built, layers=layers)
+
+
+def _layer_overrides(
+    cim: Any, per_layer: Mapping[str, Mapping[str, Any]], where: str
+) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
+    """Validated per-layer overrides: each layer's config is cim with its fields replaced.
+
+    A field that does not apply to the layer's own scheme (``block`` of a non-bfp layer) or
+    equals the network-wide value is dropped, so such a layer is the uniform design.
+    """
+    base = dataclasses.asdict(cim)
+    out = []
+    for layer in sorted(per_layer):
+        given = dict(per_layer[layer])
+
+        def value_of(key: str, given: dict = given) -> Any:
+            return given.get(key[len("cim.") :], base.get(key[len("cim.") :]))
+
+        for name in list(given):
+            if not applies(f"cim.{name}", value_of):
+                del given[name]
+        try:
+            cfg = section_class("cim")(**{**base, **given})
+        except (ValueError, TypeError) as exc:
+            raise SpecError(f"{where}{LAYER_PREFIX}{layer}: {exc}") from None
+        merged = dataclasses.asdict(cfg)
+        kept = tuple(sorted((k, merged[k]) for k in given if merged[k] != base[k]))
+        if kept:
+            out.append((layer, kept))
+    return tuple(out)
 
 
 def _field_default(section: str, name: str) -> Any:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
@@ -131,8 +132,12 @@ def test_draw_pareto_draws_one_series_per_scheme_plus_the_front():
     assert draw_pareto(info, ax) is ax
     scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
     assert len(scatters) == 3 + 1  # linear, rar, bfp, and the circled front points
-    assert len(ax.lines) == 1
-    np.testing.assert_allclose(ax.lines[0].get_ydata(), [50, 80, 85])  # accuracy in %
+    assert len(ax.lines) == 2  # the front and the ideal ADC's accuracy
+    # the axis shows 10 points below the ideal 90 %: linear (50 %) and bfp (70 %) sit on the floor
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [80, 80, 85])  # accuracy in %
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [90, 90])
+    assert ax.get_ylim()[0] < 80 < 90 < ax.get_ylim()[1] < 91
+    assert any("2 points below 80.0 drawn at the floor" in t.get_text() for t in ax.texts)
     assert "%" in ax.get_ylabel() and "J)" in ax.get_xlabel()
 
 
@@ -243,3 +248,23 @@ def test_draw_pareto_shows_the_intervals_as_error_bars():
     np.testing.assert_allclose(sorted(s[1, 1] - s[0, 1] for s in segments), [1.0] * 6)  # points
     plain = draw_pareto(_pareto_info(iso_table()), Figure().subplots())
     assert not plain.containers
+
+
+def test_pareto_points_are_labelled_with_the_varied_settings():
+    df = table([("a", "bfp", 1.0, 0.85), ("b", "bfp", 2.0, 0.88)])
+    df["cim.adc_bits"] = [4, 6]
+    ax = Figure().subplots()
+    draw_pareto(_pareto_info(df), ax)
+    labels = sorted(t.get_text() for t in ax.texts)
+    assert labels == ["bfp b=4", "bfp b=6"]
+
+
+def test_log_energy_axis_has_plain_labels():
+    df = table([("a", "bfp", 1.0, 0.85), ("b", "rar", 100.0, 0.88)])
+    fig = Figure()
+    ax = fig.subplots()
+    draw_pareto(_pareto_info(df), ax)
+    FigureCanvasAgg(fig).draw()
+    assert ax.get_xscale() == "log"
+    shown = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert shown and all("times" not in t and "^" not in t for t in shown)
