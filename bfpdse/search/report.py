@@ -114,8 +114,10 @@ def against(path: str | Path, spec: SearchSpec) -> Against:
     row = best.iloc[0] if len(best) else None
     differs = []
     if row is not None:
-        ours = make_point(spec.base).settings()
+        # this search's settings at that row's design: settings that do not apply to it
+        # (cim.block off bfp) collapse alike on both sides
         searched = {p.key for p in spec.space}
+        ours = make_point({**spec.base, **{k: _plain(row[k]) for k in searched}}).settings()
         for key, value in ours.items():
             if key in searched or key not in row.index:
                 continue

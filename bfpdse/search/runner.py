@@ -141,7 +141,6 @@ def run_search(
         jobs_n = 1 if dask else max(1, jobs or 1)
         threads = plan_threads(jobs_n)
         executor = {"executor": f"dask {dask}"} if dask else {"jobs": jobs_n, "threads": threads}
-        run = folder.start_run({"command": "search", **executor})
     if damaged:
         log.print(f"[yellow]warning:[/] set aside {len(damaged)} damaged part(s)", highlight=False)
     warm_up = _warm_up_of(evaluate)
@@ -162,6 +161,10 @@ def run_search(
     with heartbeat(owners, this_owner()), stop_on_signals():
         recovered = recover_orphans(study, owners)
         before = loop.finished()
+        run = None  # a resume with the budget spent leaves provenance and the table alone
+        if recovered or used(study) < spec.trials:
+            with folder.lock():
+                run = folder.start_run({"command": "search", **executor})
         where = f"Dask scheduler {dask}" if dask else f"{jobs_n} process(es) x {threads} thread(s)"
         log.print(
             f"{spec.name}: {spec.trials} trials ({before} done before"
@@ -183,11 +186,12 @@ def run_search(
             interrupted = exc
         finally:
             loop.release_in_flight()
-            with folder.lock():
-                consolidate(folder)
-                folder.finish_run(
-                    run, trials_finished=loop.finished(), interrupted=bool(interrupted)
-                )
+            if run is not None or not (folder.root / PARQUET).is_file():
+                with folder.lock():
+                    consolidate(folder)
+                    if run is not None:
+                        done = loop.finished()
+                        folder.finish_run(run, trials_finished=done, interrupted=bool(interrupted))
     summary = loop.summary(t0, recovered)
     if interrupted is not None:
         log.print(
