@@ -640,3 +640,95 @@ def warm_up() -> None:
         for mapping in ("differential", "balanced", "offset"):
             cfg = CIMConfig(rows=16, adc=adc, adc_bits=3, weight_mapping=mapping)
             crossbar_mvm(x, w, cfg, return_stats=True)
+
+
+# ------------------------------------------------------------------------ one point, sharded
+# bfpdse.run.shard runs one point's test images on several workers: each worker computes a Shard
+# of whole engine batches (run_shard), the caller adds them up (merge_shards). Model.forward adds
+# its batches' reports one after the other; the shards' pieces, one per batch, are added in the
+# same order, so the merged pass equals a one-process pass bit for bit (signal and noise powers
+# are float sums, whose value depends on their order).
+
+
+@dataclass(frozen=True)
+class Shard:
+    """What a worker computed of the test images [start, stop) of a point: one Reference (unless
+    it was not asked for) and one CimPass per engine batch, and the windows the pass used."""
+
+    start: int
+    stop: int
+    references: tuple[Reference, ...]
+    passes: tuple[CimPass, ...]
+    windows: Windows
+
+
+def shard_batch() -> int:
+    """Images per engine batch: shards start at multiples of it."""
+    from bfpdse.nn.engine import DEFAULT_BATCH
+
+    return DEFAULT_BATCH
+
+
+def run_shard(
+    point: Point, start: int, stop: int, *, reference: bool = True, cache: CacheArg = None
+) -> Shard:
+    """The shard of images [start, stop) (``start`` a multiple of ``shard_batch()``)."""
+    step = shard_batch()
+    if start % step or not 0 <= start < stop <= point.samples:
+        raise ValueError(f"shard [{start}, {stop}) of {point.samples} images: start at a batch")
+    store = open_cache(cache)
+    batches = [slice(b, min(b + step, stop)) for b in range(start, stop, step)]
+    refs = tuple(run_reference(point, s) for s in batches) if reference else ()
+    passes = tuple(run_cim_pass(point, s, cache=store) for s in batches)
+    return Shard(start, stop, refs, passes, adc_windows(point, store))
+
+
+def merge_shards(
+    point: Point, shards: list[Shard], *, cache: CacheArg = None, details: bool = False
+) -> dict[str, Any]:
+    """The metrics of ``evaluate`` from shards covering every test image (in any order).
+
+    Shards without references take the shared reference (``reference``); the merged reference
+    and pass are kept as shared results, as ``evaluate`` keeps its own.
+    """
+    from functools import reduce
+    from operator import add
+
+    shards = sorted(shards, key=lambda s: s.start)
+    ends = [0] + [s.stop for s in shards]
+    if [s.start for s in shards] != ends[:-1] or ends[-1] != point.samples:
+        spans = ", ".join(f"[{s.start}, {s.stop})" for s in shards)
+        raise ValueError(f"shards {spans} do not cover the {point.samples} images once")
+    store = open_cache(cache)
+    run = reduce(add, [p for s in shards for p in s.passes])
+    pass_id, run, _ = _shared(
+        "cim_pass", cim_pass_key(point), lambda: run, CimPass.to_json,
+        lambda data: _checked_images(point, CimPass.from_json(data)), store,
+    )  # fmt: skip
+    if all(s.references for s in shards):
+        merged = reduce(add, [r for s in shards for r in s.references])
+        ref = _shared(
+            "reference", reference_key(point), lambda: merged, Reference.to_json,
+            lambda data: _checked_images(point, Reference.from_json(data)), store,
+        )[1]  # fmt: skip
+    else:
+        ref = reference(point, store)
+    return record(
+        point, ref, shards[0].windows, run, pass_id=pass_id, pass_s=run.seconds, details=details
+    )
+
+
+def shared_known(point: Point, cache: CacheArg = None) -> tuple[bool, bool]:
+    """Whether the point's (reference, CIM pass) are already known here or in the cache, so
+    that shards need not compute them."""
+    store = open_cache(cache)
+
+    def known(kind: str, key: dict[str, Any]) -> bool:
+        if (kind, canonical(key)) in _CACHE:
+            return True
+        try:
+            return store is not None and store.read(kind, key) is not None
+        except ValueError:  # a damaged entry is computed again
+            return False
+
+    return known("reference", reference_key(point)), known("cim_pass", cim_pass_key(point))

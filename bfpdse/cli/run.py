@@ -77,6 +77,24 @@ def run(
     progress: Annotated[
         bool, typer.Option(help="Show a progress bar over the test images (stderr).")
     ] = True,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes that share the test images (each gets cores // JOBS numba "
+            "threads; capped at the cores); the numbers equal a one-process run "
+            "\\[default: 1: this process, numba uses all cores]",
+            show_default=False,
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Share the test images among the workers of this Dask scheduler "
+            "(tcp://host:port); needs the dask extra.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate one design point: accuracy, SQNR, energy, latency and area.
 
@@ -86,8 +104,15 @@ def run(
     from bfpdse.evaluate import evaluate
 
     point = build_point(model, dataset, samples, seed, set_)
-    with image_progress("CIM inference", progress and not json_) as cb:
-        record = evaluate(point, progress=cb, details=True)
+    if dask or (jobs or 1) > 1:  # the images in shards on several workers, merged here
+        from bfpdse.evaluate import check_inputs
+        from bfpdse.run.shard import evaluate_point
+
+        check_inputs(point)  # an input error is one line here, not a failed shard
+        record = evaluate_point(point, jobs, dask, details=True)
+    else:
+        with image_progress("CIM inference", progress and not json_) as cb:
+            record = evaluate(point, progress=cb, details=True)
     settings = point.settings()
     if json_:
         layers = record.pop("layers")
