@@ -239,8 +239,9 @@ class PreparedWeights:
         npat = 1 << (self.gs * d) if self.use_table else 1
         self.dtype = acc_dtype(cfg.pmax)
         self.proto = np.zeros(1, self.dtype)  # tells the kernels the accumulator dtype
-        # bfp blocks: pad N to a multiple of B with zero columns (they never raise a block max)
-        self.block = cfg.block if get_scheme(cfg.adc).kind == BFP else 1
+        # bfp blocks: pad N to a multiple of B with zero columns (they never raise a block max);
+        # a layer narrower than B is one block of N (depthwise: N = 1), with no padding lanes
+        self.block = min(cfg.block, max(1, N)) if get_scheme(cfg.adc).kind == BFP else 1
         self.spw = slice_weights(cfg)
         self.pw = plane_weights(cfg)
         self.SP = self.spw.shape[0]
