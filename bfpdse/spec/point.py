@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import yaml
@@ -53,9 +53,15 @@ def _collapse_rules() -> dict[str, tuple[tuple[str, frozenset[Any]], ...]]:
     The ADC-related rules come from the registered schemes' traits (bfpdse.cim.adc), so a new
     scheme brings its own.
     """
-    from bfpdse.cim.adc import scheme_names
+    global _ADC
+    if _ADC is None:  # imported on first use: the cim package loads numba
+        from bfpdse.cim import adc as _adc_module
 
-    return _rules_for(scheme_names())
+        _ADC = _adc_module
+    return _rules_for(tuple(_ADC.ADC_SCHEMES))
+
+
+_ADC: Any = None
 
 
 @lru_cache(maxsize=8)
@@ -148,6 +154,7 @@ def applies(key: str, value_of: Callable[[str], Any]) -> bool:
     return conditions is None or any(value_of(other) in values for other, values in conditions)
 
 
+@cache
 def section_class(section: str) -> type:
     """The config dataclass of a section (``cim`` -> CIMConfig)."""
     module, name = SECTIONS[section].split(":")
@@ -160,15 +167,20 @@ def _section_fields(section: str) -> list[str]:
 
 def known_keys() -> list[str]:
     """Every dotted key a design point accepts, in a stable order."""
+    return list(_known_keys())
+
+
+@lru_cache(maxsize=1)
+def _known_keys() -> tuple[str, ...]:
     keys = list(TOP_DEFAULTS)
     for section in SECTIONS:
         keys += [f"{section}.{name}" for name in _section_fields(section)]
-    return keys
+    return tuple(keys)
 
 
 def check_key(key: str, where: str = "") -> None:
     """Raise SpecError for an unknown dotted key, suggesting the nearest known one."""
-    keys = known_keys()
+    keys = _known_keys()
     if key in keys:
         return
     if key.startswith(LAYER_PREFIX):
@@ -336,6 +348,8 @@ def _layer_overrides(
     A field that does not apply to the layer's own scheme (``block`` of a non-bfp layer) or
     equals the network-wide value is dropped, so such a layer is the uniform design.
     """
+    if not per_layer:
+        return ()
     base = dataclasses.asdict(cim)
     out = []
     for layer in sorted(per_layer):
@@ -358,6 +372,7 @@ def _layer_overrides(
     return tuple(out)
 
 
+@cache
 def _field_default(section: str, name: str) -> Any:
     for f in dataclasses.fields(section_class(section)):
         if f.name == name:
