@@ -179,8 +179,10 @@ def reference_key(point: Point) -> dict[str, Any]:
 
 
 def windows_key(point: Point) -> dict[str, Any]:
-    """What calibrated windows depend on: everything of a network run but the test images."""
-    return {**_identity(point), **_settings_but(point, "samples", "seed")}
+    """What calibrated windows depend on: everything of a network run but the test images and
+    the noise (windows are calibrated on the exact partial sums)."""
+    noise = [k for k in point.settings() if k.startswith("noise.")]
+    return {**_identity(point), **_settings_but(point, "samples", "seed", *noise)}
 
 
 def cim_pass_key(point: Point) -> dict[str, Any]:
@@ -413,10 +415,12 @@ def run_cim_pass(
     images: slice = ALL,
     progress: Progress | None = None,
     cache: CacheArg = None,
+    trial: int = 0,
 ) -> CimPass:
     """The CIM backend on the point's test images (or the ``images`` slice of them).
 
-    ``cache`` serves the calibrated windows the pass needs.
+    ``cache`` serves the calibrated windows the pass needs; ``trial`` is the noise trial (its
+    draws keyed by the images' global indices, so slices add up to the whole pass).
     """
     start = time.perf_counter()
     model, data = point_model(point), test_images(point)
@@ -431,12 +435,15 @@ def run_cim_pass(
         calib_x=calib,
         collect=True,
         progress=progress,
+        noise=point.noise,
+        trial=trial,
+        image_offset=images.start or 0,
     )
     return CimPass(_correct(logits, data.y[images]), reports, time.perf_counter() - start)
 
 
 def cim_pass(
-    point: Point, progress: Progress | None = None, cache: CacheArg = None
+    point: Point, progress: Progress | None = None, cache: CacheArg = None, trial: int = 0
 ) -> tuple[str, CimPass, bool]:
     """(cim_pass_id, pass, reused): the point's CIM pass, shared by ``cim_pass_key``.
 
@@ -445,10 +452,11 @@ def cim_pass(
     across processes, workers and sweeps.
     """
     store = open_cache(cache)
+    key = cim_pass_key(point) if trial == 0 else {**cim_pass_key(point), "noise_trial": trial}
     return _shared(
         "cim_pass",
-        cim_pass_key(point),
-        lambda: run_cim_pass(point, progress=progress, cache=store),
+        key,
+        lambda: run_cim_pass(point, progress=progress, cache=store, trial=trial),
         CimPass.to_json,
         lambda data: _checked_images(point, CimPass.from_json(data)),
         store,
@@ -528,6 +536,30 @@ def record(
     return out
 
 
+def noise_metrics(point: Point, ref: Reference, runs: list[CimPass]) -> dict[str, Any]:
+    """The metrics that noise trials change (docs/spec.md, "Noise"): ``accuracy`` is the mean
+    over the trials, ``accuracy_std`` their standard deviation (NaN for one trial) and
+    ``accuracy_drop`` is against the noiseless ideal ADC on the same images; SQNR and counts
+    are over every trial. The paired interval and images lost/gained stay trial 0's.
+    """
+    from functools import reduce
+    from operator import add
+
+    accs = np.array([np.mean(r.correct) for r in runs]) if runs[0].images else np.full(1, math.nan)
+    total = reduce(add, runs)
+    sqnr, exact_layers = _sqnr(total.reports)
+    accuracy = float(accs.mean())
+    return {
+        "accuracy": accuracy,
+        "accuracy_std": float(accs.std(ddof=1)) if len(runs) > 1 else math.nan,
+        "accuracy_drop": float(np.mean(ref.ideal_correct)) - accuracy,
+        "noise_trials": len(runs),
+        "sqnr_db": sqnr,
+        "sqnr_exact_layers": exact_layers,
+        **cost_metrics(point, total.reports, runs[0].images * len(runs)),
+    }
+
+
 def evaluate(
     point: Point,
     *,
@@ -551,6 +583,9 @@ def evaluate(
         point, ref, windows, run, pass_id=pass_id, pass_s=0.0 if reused else run.seconds,
         details=details,
     )  # fmt: skip
+    if not point.noise.off:
+        more = [cim_pass(point, progress, store, t)[1] for t in range(1, point.noise.trials)]
+        out.update(noise_metrics(point, ref, [run, *more]))
     out["wall_s"] = time.perf_counter() - start
     return out
 
@@ -679,8 +714,15 @@ def run_shard(
     store = open_cache(cache)
     batches = [slice(b, min(b + step, stop)) for b in range(start, stop, step)]
     refs = tuple(run_reference(point, s) for s in batches) if reference else ()
-    passes = tuple(run_cim_pass(point, s, cache=store) for s in batches)
+    # noise trials one after the other: the shard's passes are trial-major
+    trials = range(point.noise.trials)
+    passes = tuple(run_cim_pass(point, s, cache=store, trial=t) for t in trials for s in batches)
     return Shard(start, stop, refs, passes, adc_windows(point, store))
+
+
+def _part(passes: tuple[CimPass, ...], t: int, parts: int) -> tuple[CimPass, ...]:
+    n = len(passes) // parts
+    return passes[t * n : (t + 1) * n]
 
 
 def merge_shards(
@@ -700,7 +742,10 @@ def merge_shards(
         spans = ", ".join(f"[{s.start}, {s.stop})" for s in shards)
         raise ValueError(f"shards {spans} do not cover the {point.samples} images once")
     store = open_cache(cache)
-    run = reduce(add, [p for s in shards for p in s.passes])
+    T = point.noise.trials
+    # a shard's passes are trial-major (run_shard): trial t's are the t-th of T equal parts
+    runs = [reduce(add, [p for s in shards for p in _part(s.passes, t, T)]) for t in range(T)]
+    run = runs[0]
     pass_id, run, _ = _shared(
         "cim_pass", cim_pass_key(point), lambda: run, CimPass.to_json,
         lambda data: _checked_images(point, CimPass.from_json(data)), store,
@@ -713,9 +758,12 @@ def merge_shards(
         )[1]  # fmt: skip
     else:
         ref = reference(point, store)
-    return record(
+    out = record(
         point, ref, shards[0].windows, run, pass_id=pass_id, pass_s=run.seconds, details=details
     )
+    if not point.noise.off:
+        out.update(noise_metrics(point, ref, runs))
+    return out
 
 
 def shared_known(point: Point, cache: CacheArg = None) -> tuple[bool, bool]:

@@ -37,6 +37,7 @@ from bfpdse.cim import (
     get_scheme,
     prepare_weights,
 )
+from bfpdse.cim.noise import NoiseConfig, NoisyLayers
 from bfpdse.errors import DataError, ModelError, SpecError
 from bfpdse.nn import ops, opset
 from bfpdse.nn.graph import MVM_OPS, Graph, Node, fold_batchnorm
@@ -214,8 +215,14 @@ class _QuantRunner:
         windows: dict[str, int] | None,
         collect: bool,
         on_cols: Callable[[QuantLayer, np.ndarray], None] | None = None,
+        noise: NoiseConfig | None = None,
+        trial: int = 0,
     ) -> None:
         self.qm = qm
+        # docs/spec.md "Noise": None keeps the exact crossbar_mvm; image0 (the global index of
+        # the batch's first image) keys the draws of every conversion
+        self.noisy = NoisyLayers(noise, trial) if noise is not None and not noise.off else None
+        self.image0 = 0
         self.cim = cim
         self.windows = windows or {}
         self.collect = collect
@@ -293,7 +300,11 @@ class _QuantRunner:
             window = [self.windows[key] for key in window_keys(layer)]
             window = window[0] if groups == 1 else window
         x = cols if groups > 1 else cols[0]
-        out = crossbar_mvm(x, self.prepared(layer), window=window, return_stats=self.collect)
+        if self.noisy is None:
+            out = crossbar_mvm(x, self.prepared(layer), window=window, return_stats=self.collect)
+        else:
+            row0 = self.image0 * (cols.shape[1] // images)
+            out = self.noisy.mvm(layer.name, x, layer.w_int, cfg, window, row0, self.collect)
         y = out[0] if self.collect else out  # statistics cost time: only when collecting
         if groups > 1:  # (groups, M, N) -> (M, groups * N): back to the buffer's own layout
             y = y.transpose(1, 0, 2).reshape(y.shape[1], -1)
@@ -573,6 +584,9 @@ class Model:
         collect: bool = False,
         batch_size: int = DEFAULT_BATCH,
         progress: Progress | None = None,
+        noise: NoiseConfig | None = None,
+        trial: int = 0,
+        image_offset: int = 0,
     ) -> np.ndarray | tuple[np.ndarray, dict[str, LayerReport]]:
         """Logits (n, classes) float32 of float32 NCHW images ``x``.
 
@@ -582,7 +596,9 @@ class Model:
         (from :meth:`calibrate_windows`); ``calib_x`` the calibration images of
         ``quant.act_scales="calibrate"``. With ``collect=True`` (cim only) returns
         ``(logits, {layer name: LayerReport})``. ``progress(done, total)`` is called after each
-        batch of ``batch_size`` images.
+        batch of ``batch_size`` images. ``noise`` (cim only; docs/spec.md "Noise") adds the
+        analog non-idealities of that ``trial``; ``image_offset`` is the index of ``x[0]`` in
+        the whole image set, so that a shard draws what one pass over every image would.
         """
         if backend not in BACKENDS:
             raise SpecError(f"backend={backend!r} is unknown: allowed {', '.join(BACKENDS)}")
@@ -596,11 +612,15 @@ class Model:
         else:
             cim = cim or CIMConfig()
             qm = self.quantize(cim.weight_bits, cim.input_bits, quant, calib_x)
-            runner = _QuantRunner(qm, cim if backend == "cim" else None, windows, collect)
+            on_cim = backend == "cim"
+            runner = _QuantRunner(qm, cim if on_cim else None, windows, collect,
+                                  noise=noise if on_cim else None, trial=trial)  # fmt: skip
         n = x.shape[0]
         outs = []
         for b0 in range(0, n, batch_size):
             xb = x[b0 : b0 + batch_size]
+            if runner is not None:
+                runner.image0 = image_offset + b0
             outs.append(self._float_interpreter.run(xb) if runner is None else runner.run(xb))
             if progress is not None:
                 progress(min(n, b0 + batch_size), n)
