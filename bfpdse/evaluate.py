@@ -37,7 +37,9 @@ from bfpdse.data.datasets import (
     with_dataset_normalization,
 )
 from bfpdse.energy import LayerUse, dense_stats, price
+from bfpdse.errors import SpecError
 from bfpdse.nn import LayerReport, Model, load_model
+from bfpdse.nn.graph import layer_index_names
 from bfpdse.paired import drop_counts, drop_interval
 from bfpdse.spec.point import Point
 from bfpdse.store.cache import Cache, canonical, entry_id
@@ -80,8 +82,19 @@ def _split(
 
 
 def check_inputs(point: Point) -> None:
-    """The point's model loads and its test split holds its samples (no image is decoded)."""
-    check_dataset(point.dataset, "test", model=point_model(point), samples=point.samples)
+    """The point's model loads, has the layers its per-layer settings name, and its test split
+    holds its samples (no image is decoded)."""
+    model = point_model(point)
+    if point.layers:
+        index = layer_index_names(model.graph)
+        missing = sorted(set(point.layer_cims()) - set(index.values()))
+        if missing:
+            listing = ", ".join(f"{i} ({node})" for node, i in index.items())
+            raise SpecError(
+                f"cim.layers.{missing[0]}: model {point.model!r} has no layer {missing[0]!r}; "
+                f"its layers are {listing} (bfpdse layers {point.model})"
+            )
+    check_dataset(point.dataset, "test", model=model, samples=point.samples)
 
 
 def _images_key(point: Point) -> tuple:
@@ -395,13 +408,15 @@ def _windows(point: Point) -> Windows:
     start = time.perf_counter()
     x_cal = calib_images(point)
     calib = x_cal if point.quant.act_scales == "calibrate" else None
-    windows = point_model(point).calibrate_windows(x_cal, point.cim, point.quant, calib_x=calib)
+    windows = point_model(point).calibrate_windows(
+        x_cal, point.cim, point.quant, calib_x=calib, layer_cims=point.layer_cims()
+    )
     return Windows(windows, int(x_cal.shape[0]), time.perf_counter() - start)
 
 
 def adc_windows(point: Point, cache: CacheArg = None) -> Windows:
     """Windows of a scheme that needs them (``Windows()`` otherwise), shared by ``windows_key``."""
-    if not get_scheme(point.cim.adc).needs_window:
+    if not any(get_scheme(c.adc).needs_window for c in _crossbars(point)):
         return Windows()
     key = windows_key(point)
     return _shared(
@@ -438,6 +453,7 @@ def run_cim_pass(
         noise=point.noise,
         trial=trial,
         image_offset=images.start or 0,
+        layer_cims=point.layer_cims(),
     )
     return CimPass(_correct(logits, data.y[images]), reports, time.perf_counter() - start)
 
@@ -463,9 +479,29 @@ def cim_pass(
     )
 
 
-def layer_uses(reports: dict[str, LayerReport]) -> list[LayerUse]:
-    """The cost model's view of the CIM layers' reports."""
-    return [LayerUse(r.name, r.k, r.n, r.vectors, r.stats, r.groups) for r in reports.values()]
+def _crossbars(point: Point) -> list[CIMConfig]:
+    """The point's crossbar designs: ``cim`` and each per-layer one."""
+    return [point.cim, *point.layer_cims().values()]
+
+
+def layer_cims_by_node(point: Point) -> dict[str, CIMConfig]:
+    """ONNX node name -> the CIMConfig of the layers with per-layer settings."""
+    own = point.layer_cims()
+    if not own:
+        return {}
+    index = layer_index_names(point_model(point).graph)
+    return {node: own[i] for node, i in index.items() if i in own}
+
+
+def layer_uses(
+    reports: dict[str, LayerReport], cims: dict[str, CIMConfig] | None = None
+) -> list[LayerUse]:
+    """The cost model's view of the CIM layers' reports (``cims``: node -> its own crossbar)."""
+    cims = cims or {}
+    return [
+        LayerUse(r.name, r.k, r.n, r.vectors, r.stats, r.groups, cims.get(r.name))
+        for r in reports.values()
+    ]
 
 
 def _sqnr(reports: dict[str, LayerReport]) -> tuple[float, int]:
@@ -481,7 +517,7 @@ def _sqnr(reports: dict[str, LayerReport]) -> tuple[float, int]:
 
 def cost_metrics(point: Point, reports: dict[str, LayerReport], inferences: int) -> dict[str, Any]:
     """Energy, latency, area and counts per inference from the layers' reports."""
-    uses = layer_uses(reports)
+    uses = layer_uses(reports, layer_cims_by_node(point))
     out = price(uses, point.cim, point.energy, inferences).to_dict()
     total = sum((u.stats for u in uses), CIMStats())
     for name in EXTRA_COUNTS:
@@ -645,8 +681,11 @@ def estimate_cost(point: Point) -> dict[str, Any]:
     converted; rar is priced at its best case of b bit-cycles. A real pass (``evaluate``) counts
     what the data does.
     """
+    own = layer_cims_by_node(point)
     uses = [
-        LayerUse(name, k, n, v, dense_stats(k, n, v * g, point.cim), g)
+        LayerUse(
+            name, k, n, v, dense_stats(k, n, v * g, own.get(name, point.cim)), g, own.get(name)
+        )
         for name, k, n, v, g in layer_shapes(point)
     ]
     return price(uses, point.cim, point.energy, 1).to_dict()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from bfpdse.cim import (
 from bfpdse.cim.noise import NoiseConfig, NoisyLayers
 from bfpdse.errors import DataError, ModelError, SpecError
 from bfpdse.nn import ops, opset
-from bfpdse.nn.graph import MVM_OPS, Graph, Node, fold_batchnorm
+from bfpdse.nn.graph import MVM_OPS, Graph, Node, fold_batchnorm, layer_index_names
 from bfpdse.nn.quantize import (
     QuantConfig,
     QuantizedModel,
@@ -217,6 +217,7 @@ class _QuantRunner:
         on_cols: Callable[[QuantLayer, np.ndarray], None] | None = None,
         noise: NoiseConfig | None = None,
         trial: int = 0,
+        layer_cims: Mapping[str, CIMConfig] | None = None,
     ) -> None:
         self.qm = qm
         # docs/spec.md "Noise": None keeps the exact crossbar_mvm; image0 (the global index of
@@ -233,13 +234,14 @@ class _QuantRunner:
         self._prepared: dict[str, PreparedWeights] = {}
         self.interp = Interpreter(qm.graph)
         if cim is not None:
+            self.cfgs = layer_configs(qm, cim, layer_cims)
             for layer in qm.layers.values():
-                self.cfgs[layer.name] = layer_config(layer, cim)
-                if get_scheme(cim.adc).needs_window:
+                adc = self.cfgs[layer.name].adc
+                if get_scheme(adc).needs_window:
                     for key in window_keys(layer):
                         if key not in self.windows:
                             raise SpecError(
-                                f"cim.adc={cim.adc!r} needs an ADC window for layer {key!r}; "
+                                f"cim.adc={adc!r} needs an ADC window for layer {key!r}; "
                                 "get them from Model.calibrate_windows(x_cal, cim)"
                             )
 
@@ -380,6 +382,25 @@ def window_keys(layer: QuantLayer) -> list[str]:
     if layer.groups == 1:
         return [layer.name]
     return [f"{layer.name}#{g}" for g in range(layer.groups)]
+
+
+def layer_configs(
+    qm: QuantizedModel, cim: CIMConfig, layer_cims: Mapping[str, CIMConfig] | None = None
+) -> dict[str, CIMConfig]:
+    """Node name -> the CIMConfig its crossbar runs: ``cim``, or the layer's own from
+    ``layer_cims`` (keyed by the index names L00, L01, ... of ``layer_index_names``)."""
+    index = layer_index_names(qm.graph)
+    own = dict(layer_cims or {})
+    unknown = sorted(set(own) - set(index.values()))
+    if unknown:
+        listing = ", ".join(f"{i} ({name})" for name, i in index.items())
+        raise SpecError(
+            f"cim.layers.{unknown[0]}: the model has no layer {unknown[0]!r}; its layers are "
+            f"{listing}"
+        )
+    return {
+        name: layer_config(layer, own.get(index[name], cim)) for name, layer in qm.layers.items()
+    }
 
 
 def layer_config(layer: QuantLayer, cim: CIMConfig) -> CIMConfig:
@@ -587,6 +608,7 @@ class Model:
         noise: NoiseConfig | None = None,
         trial: int = 0,
         image_offset: int = 0,
+        layer_cims: Mapping[str, CIMConfig] | None = None,
     ) -> np.ndarray | tuple[np.ndarray, dict[str, LayerReport]]:
         """Logits (n, classes) float32 of float32 NCHW images ``x``.
 
@@ -599,6 +621,8 @@ class Model:
         batch of ``batch_size`` images. ``noise`` (cim only; docs/spec.md "Noise") adds the
         analog non-idealities of that ``trial``; ``image_offset`` is the index of ``x[0]`` in
         the whole image set, so that a shard draws what one pass over every image would.
+        ``layer_cims`` (index name L03 -> CIMConfig) gives layers a crossbar of their own; the
+        bit widths stay ``cim``'s.
         """
         if backend not in BACKENDS:
             raise SpecError(f"backend={backend!r} is unknown: allowed {', '.join(BACKENDS)}")
@@ -614,7 +638,8 @@ class Model:
             qm = self.quantize(cim.weight_bits, cim.input_bits, quant, calib_x)
             on_cim = backend == "cim"
             runner = _QuantRunner(qm, cim if on_cim else None, windows, collect,
-                                  noise=noise if on_cim else None, trial=trial)  # fmt: skip
+                                  noise=noise if on_cim else None, trial=trial,
+                                  layer_cims=layer_cims)  # fmt: skip
         n = x.shape[0]
         outs = []
         for b0 in range(0, n, batch_size):
@@ -639,6 +664,7 @@ class Model:
         max_vectors: int = DEFAULT_WINDOW_VECTORS,
         batch_size: int = DEFAULT_BATCH,
         seed: int = 0,
+        layer_cims: Mapping[str, CIMConfig] | None = None,
     ) -> dict[str, int]:
         """ADC windows of ``adc="calibrated"``: layer name -> ``calibrate_window`` result.
 
@@ -649,7 +675,7 @@ class Model:
         """
         x_cal = self.check_input(x_cal)
         qm = self.quantize(cim.weight_bits, cim.input_bits, quant, calib_x)
-        cfgs = {name: layer_config(layer, cim) for name, layer in qm.layers.items()}
+        cfgs = layer_configs(qm, cim, layer_cims)
         n = x_cal.shape[0]
         rng = np.random.default_rng(seed)
         kept: dict[str, list[np.ndarray]] = {name: [] for name in qm.layers}
