@@ -134,13 +134,28 @@ def _with_break_even(summary: dict, part, max_drop: float, target: float) -> dic
 
 
 def _split_by(part, by: list[str]) -> list[tuple[dict[str, str], object]]:
-    """({column: value}, rows) per combination of the ``by`` columns (one group without)."""
+    """({column: value}, rows) per combination of the ``by`` columns' values (one group without).
+
+    A row whose ``by`` column is empty (the setting collapsed: it cannot affect that point, e.g.
+    ``energy.bfp_search`` of a ``calibrated`` point) belongs to every value of that column.
+    """
+    import itertools
+
+    import pandas as pd
+
     if not by:
         return [({}, part)]
-    keys = [part[c].astype(str) for c in by]
-    groups = part.groupby(keys, sort=True)
-    return [(dict(zip(by, map(str, v if isinstance(v, tuple) else (v,)), strict=True)), rows)
-            for v, rows in groups]  # fmt: skip
+    values = []
+    for column in by:
+        known = part[column].dropna().astype(str)
+        values.append(sorted(set(known)) or ["—"])
+    out = []
+    for combo in itertools.product(*values):
+        keep = pd.Series(True, index=part.index)
+        for column, value in zip(by, combo, strict=True):
+            keep &= part[column].isna() | (part[column].astype(str) == value)
+        out.append((dict(zip(by, combo, strict=True)), part[keep]))
+    return out
 
 
 def _gain_sentence(scheme: str, gain: float, max_drop: float) -> str:

@@ -127,3 +127,28 @@ def test_pareto_by_preset_prints_the_break_even(tmp_path) -> None:
     assert "energy.preset = isaac" in text and "Break-even: bfp reaches 1.81×" in text
     bad = runner.invoke(app, ["pareto", str(tmp_path / "claim"), "--by", "nope"])
     assert bad.exit_code == 2 and "has no column 'nope'" in " ".join(bad.output.split())
+
+
+def test_by_a_collapsed_setting_keeps_the_points_it_cannot_affect(tmp_path) -> None:
+    """--by energy.bfp_search: calibrated rows (search collapsed, empty) are in every group."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from bfpdse.cli import app
+
+    rows = [_row("calibrated", 6, 0.004), _row("bfp", 3, 0.003, search="flash")]
+    slow = _row("bfp", 3, 0.003, search="sequential", point_id="bfp3s")
+    slow["energy_pj"] += 1000.0
+    df = pd.DataFrame([*rows, slow]).assign(accuracy_ideal=0.9, samples_used=1000)
+    df.loc[df["cim.adc"] == "calibrated", "energy.bfp_search"] = None
+    (tmp_path / "t").mkdir()
+    df.to_csv(tmp_path / "t" / "results.csv", index=False)
+    got = CliRunner().invoke(
+        app, ["pareto", str(tmp_path / "t"), "--by", "energy.bfp_search", "--json"]
+    )
+    assert got.exit_code == 0, got.output
+    contexts = json.loads(got.stdout)["contexts"]
+    assert [c["by"]["energy.bfp_search"] for c in contexts] == ["flash", "sequential"]
+    gains = [c["gain_over_calibrated"]["bfp"] for c in contexts]
+    assert gains[0] > gains[1] > 0  # both groups hold the calibrated baseline
