@@ -246,9 +246,12 @@ class _Loop:
         if time.monotonic() - self._recovered_at > RECOVER_EVERY_S:  # a process died meanwhile
             self._recovered_at = time.monotonic()
             recover_orphans(self.study, self.owners)
+        from bfpdse.search.signals import shielded
+
         while used(self.study) < self.spec.trials:
-            trial = self.study.ask(self.dists)
-            trial.set_user_attr(OWNER, this_owner())
+            with shielded():  # a trial asked is owned before a signal can stop us: we release it
+                trial = self.study.ask(self.dists)
+                trial.set_user_attr(OWNER, this_owner())
             if beyond_budget(self.study, trial.number, self.spec.trials):
                 trial.set_user_attr(SURPLUS, True)  # another process took the last one
                 self.study.tell(trial, state=TrialState.FAIL)
