@@ -123,14 +123,9 @@ def _break_even_sentence(even: dict) -> str:
 
 def _with_break_even(summary: dict, part, max_drop: float, target: float) -> dict:
     """The summary plus, per range-aware scheme, the per-bit factor that reaches ``target``."""
-    from bfpdse.cim.adc import schemes_where
-    from bfpdse.plots._table import SCHEME
-    from bfpdse.plots.claim import break_even
+    from bfpdse.plots.claim import break_evens
 
-    aware = schemes_where(lambda s: s.range_aware)
-    schemes = sorted(set(part[SCHEME].astype(str)) & aware) if SCHEME in part else []
-    evens = [break_even(part, s, target, max_drop) for s in schemes]
-    return {**summary, "break_even": [e.to_dict() for e in evens if e is not None]}
+    return {**summary, "break_even": [e.to_dict() for e in break_evens(part, target, max_drop)]}
 
 
 def _split_by(part, by: list[str]) -> list[tuple[dict[str, str], object]]:

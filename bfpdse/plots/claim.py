@@ -5,12 +5,13 @@ BFP-CIM claims 1.81x the energy efficiency of the calibrated state of the art at
 grows with its bits: saving bits saves little on a flat survey fit and much on an exponential
 one. This module answers both questions from a results table, without running the network:
 
-- ``claim_summary(df, by)``: for each value of a setting ``by`` (``energy.preset``, or any
-  column), the iso-accuracy table of ``plots.pareto.iso_accuracy``;
-- ``break_even``: the per-bit factor r of a synthetic ADC, E(b) = E(b0) * r^(b - b0), at which a
-  scheme's gain over the baseline reaches a target. b0 is the baseline's iso-accuracy ADC bits
-  under the table's own prices, so the baseline's converter keeps its energy and only the slope
-  changes; every other component keeps its price.
+- ``bfpdse pareto --by KEY`` splits a table per value of a setting (``energy.preset``, ...) and
+  prints the iso-accuracy table of ``plots.pareto.iso_accuracy`` for each;
+- ``break_even`` (``break_evens`` for every range-aware scheme): the per-bit factor r of a
+  synthetic ADC, E(b) = E(b0) * r^(b - b0), at which a scheme's gain over the baseline reaches a
+  target. b0 is the baseline's iso-accuracy ADC bits under the table's own prices, so the
+  baseline's converter keeps its energy and only the slope changes; every other component keeps
+  its price.
 
 Re-pricing is exact from a row's columns: member conversions cost conversions * E(bits priced)
 (an early-stopping rar SAR: E(F) times its cycle shares), and a cycle-priced window search is a
@@ -118,10 +119,10 @@ class Repricer:
 
     def energy(self, factor: float) -> np.ndarray:
         """pJ per inference of each row with E(b) = E(b0) * factor^(b - b0)."""
-        scale = lambda b: factor ** (b - self.anchor_bits)  # noqa: E731
-        return self.fixed + self.anchor_pj * (
-            self.member * scale(self.bits) + self.search * scale(self.full)
-        )
+        b0 = self.anchor_bits
+        members = self.member * factor ** (self.bits - b0)
+        search = self.search * factor ** (self.full - b0)
+        return self.fixed + self.anchor_pj * (members + search)
 
 
 def _within(df: pd.DataFrame, max_drop_points: float) -> pd.DataFrame:
@@ -195,30 +196,13 @@ def break_even(
     return BreakEven(scheme, target, anchor, factor, float(gains[0]), float(gains[-1]), slope)
 
 
-def claim_summary(
-    df: pd.DataFrame,
-    by: str,
-    max_drop_points: float = 0.5,
-    target: float = PAPER_GAINS["CIFAR-10"],
-) -> list[dict[str, Any]]:
-    """Per value of ``by``: the iso-accuracy table and each range-aware scheme's break-even."""
+def break_evens(
+    df: pd.DataFrame, target: float = PAPER_GAINS["CIFAR-10"], max_drop_points: float = 0.5
+) -> list[BreakEven]:
+    """The break-even of each range-aware scheme in ``df`` that has a point within the budget."""
     from bfpdse.cim.adc import schemes_where
-    from bfpdse.plots.pareto import iso_accuracy
 
-    if by not in df.columns:
-        raise KeyError(f"the table has no column {by!r}")
-    out = []
     aware = schemes_where(lambda s: s.range_aware)
-    for value, part in df.groupby(df[by].astype(str), sort=True):
-        iso = iso_accuracy(part, max_drop_points)
-        schemes = sorted(set(part[SCHEME].astype(str)) & aware)
-        evens = [break_even(part, s, target, max_drop_points, iso.baseline) for s in schemes]
-        out.append(
-            {
-                "by": by,
-                "value": value,
-                "iso": iso,
-                "break_even": [b for b in evens if b is not None],
-            }
-        )
-    return out
+    schemes = sorted(set(df[SCHEME].astype(str)) & aware) if SCHEME in df else []
+    evens = [break_even(df, s, target, max_drop_points) for s in schemes]
+    return [e for e in evens if e is not None]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bfpdse.energy import EnergyConfig, converter
-from bfpdse.plots.claim import FACTORS, Repricer, adc_pj, break_even, claim_summary
+from bfpdse.plots.claim import FACTORS, Repricer, adc_pj, break_even, break_evens
 
 E = {b: converter(b, "default", 32.0, 1.28e9).energy_pj for b in range(1, 10)}
 CONV = 1000.0  # conversions per inference
@@ -86,11 +86,10 @@ def test_never_reached_is_said_with_the_gains_seen() -> None:
     assert "at no per-bit ADC energy factor" in be.sentence()
 
 
-def test_claim_summary_per_preset() -> None:
-    df = pd.concat([_table(), _table().assign(**{"energy.preset": "isaac"})])
-    out = claim_summary(df, "energy.preset")
-    assert [c["value"] for c in out] == ["default", "isaac"]
-    assert all(c["break_even"][0].scheme == "bfp" for c in out)
+def test_break_evens_cover_every_range_aware_scheme_with_a_point() -> None:
+    df = pd.concat([_table(), pd.DataFrame([_row("rar", 4, 0.002), _row("linear", 8, 0.3)])])
+    evens = break_evens(df)
+    assert [e.scheme for e in evens] == ["bfp", "rar"]  # linear is not range-aware
     assert FACTORS[0] == 1.0 and FACTORS[-1] == 4.0
 
 
