@@ -28,7 +28,7 @@ class Column:
 
 ID_COLUMNS: tuple[Column, ...] = (
     Column("point_id", "string", "", "content hash of the canonical settings"),
-    Column("status", "string", "", "ok | failed"),
+    Column("status", "string", "", "ok | failed | pruned (a search trial stopped early)"),
     Column("error", "string", "", "exception type and message of a failed point, else empty"),
 )
 
@@ -40,6 +40,8 @@ METRIC_COLUMNS: tuple[Column, ...] = (
     Column("accuracy_drop", "float64", "fraction", "accuracy_ideal - accuracy"),
     Column("accuracy_drop_lo", "float64", "fraction", "95 % interval of the drop, lower end"),
     Column("accuracy_drop_hi", "float64", "fraction", "95 % interval of the drop, upper end"),
+    Column("accuracy_std", "float64", "fraction", "spread of accuracy over noise trials"),
+    Column("noise_trials", "Int64", "trials", "independent noise draws averaged (noise.trials)"),
     Column("images_lost", "Int64", "images", "test images right with the ideal ADC, wrong here"),
     Column("images_gained", "Int64", "images", "test images wrong with the ideal ADC, right here"),
     Column("sqnr_db", "float64", "dB", "mean output SQNR vs the ideal ADC over inexact layers"),
@@ -70,6 +72,7 @@ METRIC_COLUMNS: tuple[Column, ...] = (
     Column("calib_s", "float64", "s", "wall time of the calibration (pre-deployment effort)"),
     Column("cim_pass_id", "string", "", "id of the network run on the CIM backend (shared cache)"),
     Column("cim_pass_s", "float64", "s", "seconds of that run in this point; 0 when reused"),
+    Column("trial", "Int64", "", "bfpdse search: the optuna trial that asked for the point"),
 )
 
 RUN_COLUMNS: tuple[Column, ...] = (
