@@ -121,7 +121,13 @@ def _stored(parts: Path) -> set[str]:
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_first_signal_lets_the_points_in_flight_finish(tmp_path, jobs):
     proc, parts, starts = _start(tmp_path, 1.0, "--jobs", jobs)
-    _wait_for(lambda: len(_stored(parts)) >= 1, proc, "finished point")
+
+    def finished_and_one_in_flight() -> bool:
+        # the signal must land while a point runs: between two points there is none to keep
+        done = _stored(parts)
+        return len(done) >= 1 and len(set(calls(starts)) - done) >= 1
+
+    _wait_for(finished_and_one_in_flight, proc, "finished point and one in flight")
     os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the workers get it too
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
