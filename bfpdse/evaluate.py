@@ -159,19 +159,27 @@ def _identity(point: Point) -> dict[str, Any]:
     return {"model_sha256": model_hash(point.model), "arithmetic": ARITHMETIC}
 
 
+def _design(point: Point) -> Point:
+    """The point in its uniform form (per-layer settings every layer shares moved into
+    ``cim``), so that a design written layer by layer shares the uniform design's work."""
+    if not point.layers:
+        return point
+    return point.uniform_form(layer_index_names(point_model(point).graph).values())
+
+
 def _settings_but(point: Point, *dropped: str) -> dict[str, Any]:
     """The point's settings without ``model`` (its file hash stands for it), ``energy.*`` (a
     price, never an input of a network run) and the ``dropped`` keys."""
     return {
         k: v
-        for k, v in point.settings().items()
+        for k, v in _design(point).settings().items()
         if k != "model" and not k.startswith("energy.") and k not in dropped
     }
 
 
 def reference_key(point: Point) -> dict[str, Any]:
     """What the float and ideal-ADC results depend on: model, images, quantization, bit widths."""
-    s = point.settings()
+    s = _design(point).settings()
     quant = {k: v for k, v in s.items() if k.startswith("quant.")}
     if s.get("quant.act_scales") != "calibrate":  # only calibrated scales read calib images
         quant["quant.calib_samples"] = None
@@ -388,7 +396,8 @@ def run_reference(point: Point, images: slice = ALL) -> Reference:
     x, y = data.x[images], data.y[images]
     calib = calib_images(point) if point.quant.act_scales == "calibrate" else None
     float_ok = _correct(model.forward(x, "float"), y)
-    logits = model.forward(x, "int", cim=point.cim, quant=point.quant, calib_x=calib)
+    logits = model.forward(x, "int", cim=point.cim, quant=point.quant, calib_x=calib,
+                           layer_cims=point.layer_cims())  # fmt: skip
     return Reference(float_ok, _correct(logits, y))
 
 

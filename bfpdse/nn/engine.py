@@ -230,7 +230,7 @@ class _QuantRunner:
         self.on_cols = on_cols
         self.reports: dict[str, LayerReport] = {}
         self.cfgs: dict[str, CIMConfig] = {}
-        self._q: dict[str, np.ndarray] = {}
+        self._q: dict[tuple[str, int], np.ndarray] = {}
         self._prepared: dict[str, PreparedWeights] = {}
         self.interp = Interpreter(qm.graph)
         if cim is not None:
@@ -253,13 +253,14 @@ class _QuantRunner:
 
     def quantized_input(self, layer: QuantLayer, x: np.ndarray) -> np.ndarray:
         # a tensor read by several layers (a residual block's input) is quantized once
-        q = self._q.get(layer.input)
+        key = (layer.input, layer.input_bits)
+        q = self._q.get(key)
         if q is None:
-            q = quantize_activation(x, layer.in_scale, layer.in_signed, self.qm.input_bits)
+            q = quantize_activation(x, layer.in_scale, layer.in_signed, layer.input_bits)
             if self.cim is not None or self.on_cols is not None:
                 # the narrowest integer dtype: im2col then moves 1-2 bytes per value, not 8
-                q = q.astype(compact_dtype(self.qm.input_bits, layer.in_signed))
-            self._q[layer.input] = q
+                q = q.astype(compact_dtype(layer.input_bits, layer.in_signed))
+            self._q[key] = q
         return q
 
     def mvm(self, node: Node, x: np.ndarray) -> np.ndarray:
@@ -524,11 +525,13 @@ class Model:
         input_bits: int = 8,
         quant: QuantConfig | None = None,
         calib_x: np.ndarray | None = None,
+        layer_bits: Mapping[str, tuple[int, int]] | None = None,
     ) -> QuantizedModel:
         """The quantized model for these bit widths (cached per widths, config and calib data).
 
         ``calib_x`` (float32 NCHW calibration images, never the test split) is needed only for
         ``quant.act_scales == "calibrate"``; its first ``quant.calib_samples`` images are used.
+        ``layer_bits`` (node name -> (weight_bits, input_bits)) gives layers widths of their own.
         """
         quant = quant or QuantConfig()
         fingerprint = None
@@ -540,7 +543,19 @@ class Model:
                 )
             calib_x = self.check_input(calib_x[: quant.calib_samples])
             fingerprint = hashlib.sha1(calib_x.tobytes()).hexdigest()
-        key = ("quant", int(weight_bits), int(input_bits), quant, fingerprint)
+        own = {
+            name: (int(wb), int(ib))
+            for name, (wb, ib) in (layer_bits or {}).items()
+            if (wb, ib) != (weight_bits, input_bits)
+        }
+        key = (
+            "quant",
+            int(weight_bits),
+            int(input_bits),
+            quant,
+            fingerprint,
+            tuple(sorted(own.items())),
+        )
         if key not in self._cache:
             graph = self.folded
             lo, hi = self.input_range()
@@ -553,9 +568,22 @@ class Model:
             # the network input's bound is known exactly from the pixel range
             bounds[graph.input] = float(max(np.max(np.abs(lo)), np.max(np.abs(hi))))
             self._cache[key] = quantize_graph(
-                graph, int(weight_bits), int(input_bits), bounds, signed, quant
+                graph, int(weight_bits), int(input_bits), bounds, signed, quant, own
             )
         return self._cache[key]
+
+    def layer_bits(
+        self, cim: CIMConfig, layer_cims: Mapping[str, CIMConfig] | None
+    ) -> dict[str, tuple[int, int]]:
+        """Node name -> (weight_bits, input_bits) of the layers whose ``layer_cims`` entry
+        (index name L03 -> CIMConfig) sets widths other than ``cim``'s."""
+        own = layer_cims or {}
+        out = {}
+        for node, index in layer_index_names(self.graph).items():
+            c = own.get(index)
+            if c is not None and (c.weight_bits, c.input_bits) != (cim.weight_bits, cim.input_bits):
+                out[node] = (c.weight_bits, c.input_bits)
+        return out
 
     def _calibrated_bounds(
         self, graph: Graph, x: np.ndarray, quant: QuantConfig, signed: dict[str, bool]
@@ -621,8 +649,8 @@ class Model:
         batch of ``batch_size`` images. ``noise`` (cim only; docs/spec.md "Noise") adds the
         analog non-idealities of that ``trial``; ``image_offset`` is the index of ``x[0]`` in
         the whole image set, so that a shard draws what one pass over every image would.
-        ``layer_cims`` (index name L03 -> CIMConfig) gives layers a crossbar of their own; the
-        bit widths stay ``cim``'s.
+        ``layer_cims`` (index name L03 -> CIMConfig) gives layers a crossbar of their own, and
+        bit widths of their own (``weight_bits``, ``input_bits``) on the int and cim backends.
         """
         if backend not in BACKENDS:
             raise SpecError(f"backend={backend!r} is unknown: allowed {', '.join(BACKENDS)}")
@@ -635,7 +663,8 @@ class Model:
             runner = None
         else:
             cim = cim or CIMConfig()
-            qm = self.quantize(cim.weight_bits, cim.input_bits, quant, calib_x)
+            qm = self.quantize(cim.weight_bits, cim.input_bits, quant, calib_x,
+                               self.layer_bits(cim, layer_cims))  # fmt: skip
             on_cim = backend == "cim"
             runner = _QuantRunner(qm, cim if on_cim else None, windows, collect,
                                   noise=noise if on_cim else None, trial=trial,
@@ -674,7 +703,8 @@ class Model:
         (keys ``name#g``).
         """
         x_cal = self.check_input(x_cal)
-        qm = self.quantize(cim.weight_bits, cim.input_bits, quant, calib_x)
+        qm = self.quantize(cim.weight_bits, cim.input_bits, quant, calib_x,
+                           self.layer_bits(cim, layer_cims))  # fmt: skip
         cfgs = layer_configs(qm, cim, layer_cims)
         n = x_cal.shape[0]
         rng = np.random.default_rng(seed)

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,7 @@ import numpy as np
 
 from bfpdse.errors import ModelError
 from bfpdse.nn import opset
-from bfpdse.nn.graph import Graph
+from bfpdse.nn.graph import Graph, Node
 from bfpdse.nn.opset.mvm import layer_matrix
 from bfpdse.nn.stats import Stats
 
@@ -128,6 +129,8 @@ class QuantLayer:
     groups: int
     acc_bound: int  # largest possible |accumulator|: K * max|x_int| * max|w_int|
     w_scale: np.ndarray = field(repr=False)  # (N,) float64
+    weight_bits: int = 8  # this layer's own bit widths (per-layer settings may differ)
+    input_bits: int = 8
 
     @property
     def blas_dtype(self) -> np.dtype:
@@ -140,7 +143,9 @@ class QuantizedModel:
 
     graph: Graph
     layers: dict[str, QuantLayer]  # node name -> layer, in execution order
-    act: dict[str, tuple[float, bool]]  # tensor -> (scale, signed) of every layer input
+    #: tensor -> (scale, signed) of every layer input at the network-wide ``input_bits``; a
+    #: layer with bit widths of its own has its scale in ``QuantLayer.in_scale``
+    act: dict[str, tuple[float, bool]]
     bounds: dict[str, float]  # tensor -> the activation bound behind the scale
     weight_bits: int
     input_bits: int
@@ -191,55 +196,71 @@ def quantize_graph(
     bounds: dict[str, float],
     signed: dict[str, bool],
     quant: QuantConfig,
+    layer_bits: Mapping[str, tuple[int, int]] | None = None,
 ) -> QuantizedModel:
-    """Quantize the conv/linear layers of a BN-folded ``graph`` with the given input bounds."""
-    act: dict[str, tuple[float, bool]] = {}
+    """Quantize the conv/linear layers of a BN-folded ``graph`` with the given input bounds.
+
+    ``layer_bits`` (node name -> (weight_bits, input_bits)) gives layers bit widths of their
+    own: such a layer's weights and its copy of the input tensor are quantized at its widths
+    (a tensor read by layers of different widths has one scale per width, from one bound).
+    """
+    own = layer_bits or {}
+    act = {}
     layers: dict[str, QuantLayer] = {}
-    wmax = (1 << (weight_bits - 1)) - 1
     for node in graph.mvm_nodes():
         x = node.inputs[0]
-        if x not in act:
-            lo, hi = act_qrange(input_bits, signed[x])
-            bound = bounds[x]
-            act[x] = ((bound / hi) if bound > 0 else 1.0, signed[x])
-        s_x, is_signed = act[x]
-        wmat, groups = layer_matrix(node)
-        g, k, ng = wmat.shape
-        flat = wmat.transpose(1, 0, 2).reshape(k, g * ng)  # columns in output-channel order
-        w_int, s_w = quantize_weights(flat, weight_bits)
-        w_int = np.ascontiguousarray(w_int.reshape(k, g, ng).transpose(1, 0, 2))
-        xmax = max(abs(v) for v in act_qrange(input_bits, is_signed))
-        acc_bound = k * xmax * wmax
-        dtype = exact_dtype(acc_bound)
-        attrs = {key: v for key, v in node.attrs.items() if key not in ("weight", "bias", "bn")}
-        if node.op == "conv":
-            attrs["kernel"] = tuple(node.attrs["weight"].shape[2:])
-        layers[node.name] = QuantLayer(
-            name=node.name,
-            op=node.op,
-            input=x,
-            output=node.output,
-            attrs=attrs,
-            w_int=w_int,
-            w_blas=w_int.astype(dtype),
-            mult=s_x * s_w,
-            bias=np.asarray(node.attrs["bias"], dtype=np.float64),
-            in_scale=s_x,
-            in_signed=is_signed,
-            k=k,
-            n=ng,
-            groups=groups,
-            acc_bound=acc_bound,
-            w_scale=s_w,
-        )
+        wb, ib = own.get(node.name, (weight_bits, input_bits))
+        s_x = _act_scale(bounds[x], ib, signed[x])
+        if ib == input_bits:
+            act.setdefault(x, (s_x, signed[x]))
+        layers[node.name] = _quant_layer(node, wb, ib, s_x, signed[x])
     return QuantizedModel(
         graph=graph,
         layers=layers,
         act=act,
-        bounds={t: bounds[t] for t in act},
+        bounds={t: bounds[t] for t in {layer.input for layer in layers.values()}},
         weight_bits=weight_bits,
         input_bits=input_bits,
         quant=quant,
+    )
+
+
+def _act_scale(bound: float, bits: int, signed: bool) -> float:
+    """Scale of a tensor whose values lie within +-bound, at ``bits`` bits."""
+    return (bound / act_qrange(bits, signed)[1]) if bound > 0 else 1.0
+
+
+def _quant_layer(node: Node, wb: int, ib: int, s_x: float, is_signed: bool) -> QuantLayer:
+    """One layer's integer weights at ``wb`` bits, its input at scale ``s_x`` and ``ib`` bits."""
+    wmat, groups = layer_matrix(node)
+    g, k, ng = wmat.shape
+    flat = wmat.transpose(1, 0, 2).reshape(k, g * ng)  # columns in output-channel order
+    w_int, s_w = quantize_weights(flat, wb)
+    w_int = np.ascontiguousarray(w_int.reshape(k, g, ng).transpose(1, 0, 2))
+    xmax = max(abs(v) for v in act_qrange(ib, is_signed))
+    acc_bound = k * xmax * ((1 << (wb - 1)) - 1)
+    attrs = {key: v for key, v in node.attrs.items() if key not in ("weight", "bias", "bn")}
+    if node.op == "conv":
+        attrs["kernel"] = tuple(node.attrs["weight"].shape[2:])
+    return QuantLayer(
+        name=node.name,
+        op=node.op,
+        input=node.inputs[0],
+        output=node.output,
+        attrs=attrs,
+        w_int=w_int,
+        w_blas=w_int.astype(exact_dtype(acc_bound)),
+        mult=s_x * s_w,
+        bias=np.asarray(node.attrs["bias"], dtype=np.float64),
+        in_scale=s_x,
+        in_signed=is_signed,
+        k=k,
+        n=ng,
+        groups=groups,
+        acc_bound=acc_bound,
+        w_scale=s_w,
+        weight_bits=wb,
+        input_bits=ib,
     )
 
 

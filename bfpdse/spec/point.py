@@ -107,10 +107,11 @@ ID_OMITS_DEFAULT_KEYS = ("energy.rar_search", "energy.bfp_search", "energy.adc_t
 
 
 #: per-layer settings: ``cim.layers.<layer>.<field>``, layer = the index name ``bfpdse layers``
-#: prints (L00, L01, ...). Quantization bit widths stay network-wide: they set the integer
-#: model every layer's crossbar runs, so they are not per-layer fields.
+#: prints (L00, L01, ...). ``weight_bits``/``input_bits`` of a layer quantize its weights and
+#: its input at those widths (mixed precision); ``input_signed`` is not a setting of a layer:
+#: the sign of its input tensor decides it.
 LAYER_PREFIX = "cim.layers."
-NOT_PER_LAYER = ("weight_bits", "input_bits", "input_signed")
+NOT_PER_LAYER = ("input_signed",)
 _LAYER_NAME = re.compile(r"L\d{2,}")
 
 
@@ -136,8 +137,8 @@ def _check_layer_key(key: str, where: str) -> None:
         )
     if name in NOT_PER_LAYER:
         raise SpecError(
-            f"{where}{key!r}: cim.{name} is network-wide (it sets the quantized model); "
-            f"per-layer fields: {', '.join(layer_fields())}"
+            f"{where}{key!r}: a layer's input_signed follows the sign of its input tensor "
+            f"(docs/spec.md); per-layer fields: {', '.join(layer_fields())}"
         )
     if name not in layer_fields():
         near = difflib.get_close_matches(name, layer_fields(), n=1, cutoff=0.6)
@@ -234,6 +235,22 @@ class Point:
     def layer_cims(self) -> dict[str, Any]:
         """Layer name (L03) -> its CIMConfig, for the layers that override ``cim``."""
         return {name: dataclasses.replace(self.cim, **dict(fields)) for name, fields in self.layers}
+
+    def uniform_form(self, layer_names: Iterable[str]) -> Point:
+        """The same design with what every one of ``layer_names`` (all the model's layers)
+        sets alike moved into ``cim``: a design that sets every layer to 3 bits is the
+        uniform 3-bit design, and shares its work (the point id stays the caller's)."""
+        own = {layer: dict(fields) for layer, fields in self.layers}
+        if not own or set(own) != set(layer_names):
+            return self
+        common = set.intersection(*(set(fields.items()) for fields in own.values()))
+        if not common:
+            return self
+        cim = dataclasses.replace(self.cim, **dict(common))
+        rest = {
+            layer: {k: v for k, v in f.items() if (k, v) not in common} for layer, f in own.items()
+        }
+        return dataclasses.replace(self, cim=cim, layers=_layer_overrides(cim, rest, ""))
 
     def settings(self) -> dict[str, Any]:
         """Flat, canonical dotted settings; settings that do not apply are None."""
