@@ -202,21 +202,22 @@ def open_study(folder: Path, spec: SearchSpec) -> tuple[Any, bool]:
     # a fresh study with a seed is reproducible; a process joining or resuming one draws its own
     # numbers (the same seed would suggest what the first process suggests)
     seed = spec.seed if created or existing == 0 else _joined_seed(spec.seed, existing)
+    sampler = make_sampler(spec, seed)
+    if not created:  # load, not create_study(load_if_exists): that appends to the journal
+        return optuna.load_study(storage=store, study_name=spec.name, sampler=sampler), False
     study = optuna.create_study(
         storage=store,
         study_name=spec.name,
         directions=[o.direction for o in spec.objectives],
-        sampler=make_sampler(spec, seed),
-        load_if_exists=True,
+        sampler=sampler,
     )
-    if created:
-        study.set_user_attr("spec_hash", spec.spec_hash)
-        if spec.per_layer and spec.start_uniform:
-            starts = spec.uniform_starts()
-            if len(starts) <= max(1, spec.trials // 2):
-                for values in starts:
-                    study.enqueue_trial(values, user_attrs={"start": "uniform"})
-    return study, created
+    study.set_user_attr("spec_hash", spec.spec_hash)
+    if spec.per_layer and spec.start_uniform:
+        starts = spec.uniform_starts()
+        if len(starts) <= max(1, spec.trials // 2):
+            for values in starts:
+                study.enqueue_trial(values, user_attrs={"start": "uniform"})
+    return study, True
 
 
 def _trials(store: Any, name: str) -> list[Any]:

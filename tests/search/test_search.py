@@ -72,8 +72,11 @@ def test_a_resume_with_the_budget_spent_runs_nothing(tmp_path, monkeypatch):
     run_search(path, out=tmp_path / "out", evaluate=fake_evaluate, progress=False)
     record = tmp_path / "calls.txt"
     monkeypatch.setenv("BFPDSE_FAKE_CALLS", str(record))
+    journal = tmp_path / "out" / "s" / "study" / "journal.log"
+    before = journal.read_bytes()
     summary = run_search(path, out=tmp_path / "out", evaluate=fake_evaluate, progress=False)
     assert summary.finished == 4 and summary.evaluated == 0 and calls(record) == []
+    assert journal.read_bytes() == before  # nothing to do: the study is not written to
 
 
 def test_pruned_trials_are_rows_marked_pruned(tmp_path):
