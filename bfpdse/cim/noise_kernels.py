@@ -32,7 +32,8 @@ from bfpdse.cim.jit import bits_float, float_bits, njit, njit_parallel
 ST_SAT, ST_RZ, ST_CONV, ST_K = 0, 1, 2, 3
 N_STAT = ST_K + 33
 
-#: the standard normal is read from a table of this many equiprobable quantiles (top hash bits)
+#: the standard normal is read from a table of 2^NORMAL_BITS equiprobable quantiles, indexed by
+#: the low bits of a lane's 16-bit field of its group's hash
 NORMAL_BITS = 12
 
 _M1 = np.uint64(0xFF51AFD7ED558CCD)
@@ -40,7 +41,7 @@ _M2 = np.uint64(0xC4CEB9FE1A85EC53)
 _S33 = np.uint64(33)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MASK = np.uint64((1 << NORMAL_BITS) - 1)
-_MASK16 = np.uint16((1 << NORMAL_BITS) - 1)
+_S16, _S32, _S48 = np.uint64(16), np.uint64(32), np.uint64(48)
 
 
 @njit(inline="always")
@@ -158,23 +159,28 @@ def _sum_direct(wt, pg, L, acc):
 
 
 @njit(inline="always")
-def _normals(L, hb, gkey4, normal, z, hs, h16):
+def _normals(L, hb, gkey4, nbits, z64, hs):
     """z[q] = a standard normal per lane from the hash of (plane key hb, lane group gkey4).
 
     Lanes 4r … 4r + 3 are outputs n … n + 3 (n a multiple of 4) of one slice and share one
     64-bit hash hs[r] = mix64(hb + gkey4[r]), lane 4r + j reading its 16-bit field j (bits
-    16j …, h16 is hs viewed as uint16, little-endian) and the low NORMAL_BITS of it: one hash per
-    four conversions. The hashes are computed first (a loop the compiler vectorises), then
-    looked up.
+    16j …) and the low NORMAL_BITS of it: one hash per four conversions. The hashes are computed
+    first (a loop the compiler vectorises), then looked up in the table (nbits: its float32 bit
+    patterns), two lanes per 64-bit store into z64, z viewed as uint64 (little-endian: lane 2u
+    in the low half); the stores, not the hashes, bound this loop.
     """
     for r in range(L // 4):
         hs[r] = mix64(hb + gkey4[r])
-    for q in range(L):
-        z[q] = normal[h16[q] & _MASK16]
+    for r in range(L // 4):
+        h = hs[r]
+        lo = np.uint64(nbits[h & _MASK]) | (np.uint64(nbits[(h >> _S16) & _MASK]) << _S32)
+        hi = np.uint64(nbits[(h >> _S32) & _MASK]) | (np.uint64(nbits[(h >> _S48) & _MASK]) << _S32)
+        z64[2 * r] = lo
+        z64[2 * r + 1] = hi
 
 
 @njit(inline="always")
-def _adc_fixed(acc, offl, z, sc, L, signed, valid, kf, h, cmax, pwi, ybuf, mag):
+def _adc_fixed(acc, offl, z, sc, L, signed, keep, kf, h, cmax, pwi, ybuf, mag):
     """ideal / linear / calibrated on a = acc + offset + sc * z: code min(floor(|a| / 2^k + h),
     cmax), with the sign of a (balanced) or from max(a, 0); adds pwi * q into ybuf.
     """
@@ -182,8 +188,9 @@ def _adc_fixed(acc, offl, z, sc, L, signed, valid, kf, h, cmax, pwi, ybuf, mag):
     inv = bits_float(np.int32((127 - kf) << 23))
     for q in range(L):
         a = np.float32(acc[q]) + offl[q] + sc * z[q]
-        m = (abs(a) if signed else max(a, np.float32(0.0))) * valid[q]
-        mag[q] = m
+        m = abs(a) if signed else max(a, np.float32(0.0))
+        if keep:
+            mag[q] = m
         c = min(np.floor(m * inv + h), cmax) * step
         ybuf[q] += pwi * (-c if a < 0 else c)
 
@@ -195,7 +202,7 @@ _INV = np.int32(0x7F000000)
 
 
 @njit(inline="always")
-def _adc_rar(acc, offl, z, sc, L, signed, valid, s, emax, h, cmax, pwi, ybuf, mag):
+def _adc_rar(acc, offl, z, sc, L, signed, keep, s, emax, h, cmax, pwi, ybuf, mag):
     """rar on the analog value: its window from the leading one of |a|, read off the float
     exponent of |a| * s (s = 2^(1 - b)) as the bit pattern e of 2^k, floored at 2^0 and capped at
     emax = the pattern of 2^kmax (kmax = F - b); 2^-k is the pattern _INV - e. Then the rounded
@@ -203,15 +210,16 @@ def _adc_rar(acc, offl, z, sc, L, signed, valid, s, emax, h, cmax, pwi, ybuf, ma
     """
     for q in range(L):
         a = np.float32(acc[q]) + offl[q] + sc * z[q]
-        m = (abs(a) if signed else max(a, np.float32(0.0))) * valid[q]
-        mag[q] = m
+        m = abs(a) if signed else max(a, np.float32(0.0))
+        if keep:
+            mag[q] = m
         e = np.int32(min(max(np.int32(float_bits(m * s) & _EXP), _ONE), emax))
         c = min(np.floor(m * bits_float(np.int32(_INV - e)) + h), cmax) * bits_float(e)
         ybuf[q] += pwi * (-c if a < 0 else c)
 
 
 @njit(inline="always")
-def _adc_bfp(acc, offl, z, sc, L, signed, valid, s, emax, block, h, cmax, pwi, ybuf, mag,
+def _adc_bfp(acc, offl, z, sc, L, signed, s, emax, block, h, cmax, pwi, ybuf, mag,
              neg, eb):  # fmt: skip
     """bfp on the analog values: block u (lanes u, u + U, ...) takes the window of its largest
     |a| (padding lanes read 0): eb[u], the pattern of 2^k as in ``_adc_rar``; then every
@@ -220,7 +228,7 @@ def _adc_bfp(acc, offl, z, sc, L, signed, valid, s, emax, block, h, cmax, pwi, y
     U = L // block
     for q in range(L):
         a = np.float32(acc[q]) + offl[q] + sc * z[q]
-        mag[q] = (abs(a) if signed else max(a, np.float32(0.0))) * valid[q]
+        mag[q] = abs(a) if signed else max(a, np.float32(0.0))
         neg[q] = a < 0
     for u in range(U):
         eb[u] = _ONE
@@ -304,8 +312,8 @@ def noisy_tiles(
     plane weights. off: (T, SP, Np) ADC offsets. kind: the scheme; kf: its fixed window (-1 for
     rar, bfp); cmax: the largest code. var_adc, var_read: the thermal variance and the read
     variance per unit of s2. key: the layer's uint64 key; row0: the global index of vector 0.
-    normal: the table of standard normal quantiles. y (M, N) int64 accumulates; stats
-    (tasks, N_STAT) int64 with want_stats.
+    normal: the float32 bit patterns (uint32) of the table of standard normal quantiles.
+    y (M, N) int64 accumulates; stats (tasks, N_STAT) int64 with want_stats.
     """
     M, T, P, G = pat.shape
     K, SP, Np = wsl.shape
@@ -330,7 +338,7 @@ def noisy_tiles(
         table = np.zeros((G if use_table else 1, npat, SP * nc), wsl.dtype)
         acc = np.zeros(SP * nc, acc0.dtype)
         offl = np.zeros((1, SP * nc), np.float32)
-        z = np.zeros(SP * nc, np.float32)
+        z = np.zeros(SP * nc + 4, np.float32)  # (even length: viewed as uint64)
         mag = np.zeros(SP * nc, np.float32)
         kl = np.zeros(SP * nc, np.int64)
         neg = np.zeros(SP * nc, np.bool_)
@@ -338,10 +346,12 @@ def noisy_tiles(
         ybuf = np.zeros(SP * nc, ybuf0.dtype)
         gkey4 = np.zeros(SP * nc // 4 + 1, np.uint64)
         hs = np.zeros(SP * nc // 4 + 1, np.uint64)
-        h16 = hs.view(np.uint16)
+        z64 = z.view(np.uint64)
         valid = np.zeros(SP * nc, np.float32)
         st = np.zeros(N_STAT, np.int64)
         real = 0
+        pads = np.zeros(SP * nc, np.int64)  # the lanes of padding outputs (n >= N)
+        npad = 0
         for j in range(block):
             for sp in range(SP):
                 for beta in range(NB):
@@ -352,6 +362,9 @@ def noisy_tiles(
                         gkey4[lane // 4] = np.uint64(sp * NqB + (n // (4 * block)) * block + j)
                     valid[lane] = 1.0 if n < N else 0.0
                     real += n < N
+                    if n >= N:
+                        pads[npad] = lane
+                        npad += 1
         for t in range(T):
             _gather(wsl, t * rows, n0, nlen, block, wt)
             if use_table:
@@ -372,16 +385,18 @@ def noisy_tiles(
                         _sum_direct(wt, pat[m, t, i], L, acc)
                     sc = np.float32(math.sqrt(var_adc + var_read * s2[m, t, i]))
                     if sc > 0:
-                        _normals(L, chain(km, i), gkey4, normal, z, hs, h16)
+                        _normals(L, chain(km, i), gkey4, normal, z64, hs)
+                        for u in range(npad):  # padding lanes (no output): a = 0 exactly
+                            z[pads[u]] = 0.0
                     pwi = np.float32(pw[i])  # a power of two: pwi * code * 2^k is exact
                     if kind == BFP:
-                        _adc_bfp(acc, offl[0], z, sc, L, signed, valid, s_b, emax, block, h, cm,
+                        _adc_bfp(acc, offl[0], z, sc, L, signed, s_b, emax, block, h, cm,
                                  pwi, ybuf, mag, neg, eb)  # fmt: skip
                     elif kind == RAR:
-                        _adc_rar(acc, offl[0], z, sc, L, signed, valid, s_b, emax, h, cm, pwi,
+                        _adc_rar(acc, offl[0], z, sc, L, signed, want_stats, s_b, emax, h, cm, pwi,
                                  ybuf, mag)  # fmt: skip
                     else:
-                        _adc_fixed(acc, offl[0], z, sc, L, signed, valid, kf, h, cm, pwi,
+                        _adc_fixed(acc, offl[0], z, sc, L, signed, want_stats, kf, h, cm, pwi,
                                    ybuf, mag)  # fmt: skip
                     if want_stats:
                         _count(mag, kl, eb, L, kind, block, kf, s_b, emax, h, cm, valid, kmax,
