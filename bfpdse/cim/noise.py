@@ -135,7 +135,8 @@ PATTERN_BYTES = 64 * 1024 * 1024
 def _normal_table() -> np.ndarray:
     """2^12 equiprobable quantiles of the standard normal, rescaled to unit variance.
 
-    A conversion's noise is sigma times the entry that the top 12 bits of its hash select:
+    A conversion's noise is sigma times the entry that the low 12 bits of its 16-bit field of
+    the hash select (docs/spec.md, "Keys of the draws"):
     a normal truncated at ±3.66 sigma with a step of under 0.001 sigma near the mean.
     """
     n = 1 << nk.NORMAL_BITS
@@ -145,6 +146,8 @@ def _normal_table() -> np.ndarray:
 
 
 NORMAL = _normal_table()
+#: its float32 bit patterns, as the kernel reads them
+_NORMAL_BITS = NORMAL.view(np.uint32)
 
 
 def layer_key(name: str) -> int:
@@ -367,7 +370,7 @@ def noisy_mvm(
             prepared.offsets, cfg.rows, run.gs, cfg.dac_bits, run.use_table, kind, kf,
             cfg.adc_bits, kmax, cmax, prepared.block, cfg.rounding == "nearest",
             cfg.weight_mapping == "balanced", noise.adc_sigma**2, run.read_var, prepared.key,
-            np.int64(row0 + m0), NORMAL, run.nc, run.mc, bool(return_stats), yc, st,
+            np.int64(row0 + m0), _NORMAL_BITS, run.nc, run.mc, bool(return_stats), yc, st,
         )  # fmt: skip
         stats += st.sum(axis=0)
         nz_tiles += nz.sum(axis=(0, 2), dtype=np.int64)

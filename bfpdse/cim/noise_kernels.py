@@ -32,7 +32,8 @@ from bfpdse.cim.jit import bits_float, float_bits, njit, njit_parallel
 ST_SAT, ST_RZ, ST_CONV, ST_K = 0, 1, 2, 3
 N_STAT = ST_K + 33
 
-#: the standard normal is read from a table of this many equiprobable quantiles (top hash bits)
+#: the standard normal is read from a table of 2^NORMAL_BITS equiprobable quantiles, indexed by
+#: the low bits of a lane's 16-bit field of its group's hash
 NORMAL_BITS = 12
 
 _M1 = np.uint64(0xFF51AFD7ED558CCD)
@@ -40,9 +41,10 @@ _M2 = np.uint64(0xC4CEB9FE1A85EC53)
 _S33 = np.uint64(33)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MASK = np.uint64((1 << NORMAL_BITS) - 1)
+_S16, _S32, _S48 = np.uint64(16), np.uint64(32), np.uint64(48)
 
 
-@njit
+@njit(inline="always")
 def mix64(h):
     """MurmurHash3's 64-bit finalizer: a bijection of uint64 with full avalanche."""
     h = np.uint64(h)
@@ -90,7 +92,7 @@ def plane_patterns(xp, d, gs, pat, nz, s2):
                 nz[m, t, i] = 1 if tot > 0 else 0
 
 
-@njit
+@njit(inline="always")
 def _gather(src, k0, n0, nlen, block, out):
     """out[r, j*U + sp*NB + beta] = src[k0 + r, sp, n0 + beta*block + j]; rows past K are zero."""
     K, SP, _ = src.shape
@@ -105,7 +107,7 @@ def _gather(src, k0, n0, nlen, block, out):
                     out[r, base + beta] = src[k, sp, n0 + beta * block + j] if k < K else 0
 
 
-@njit
+@njit(inline="always")
 def _build_table(wt, gs, d, L, table):
     """table[g, pat, :L] = sum over the group's rows r of digit_r(pat) * wt[g*gs + r, :L]."""
     G, npat, _ = table.shape
@@ -123,7 +125,7 @@ def _build_table(wt, gs, d, L, table):
                 table[g, pt, q] = table[g, src, q] + wt[row, q]
 
 
-@njit
+@njit(inline="always")
 def _sum_table(table, pg, L, acc):
     """acc[:L] = sum over groups g of table[g, pg[g], :L], four groups per pass, fixed order."""
     G = pg.shape[0]
@@ -132,18 +134,19 @@ def _sum_table(table, pg, L, acc):
     for g in range(0, G - G % 4, 4):
         p0, p1, p2, p3 = pg[g], pg[g + 1], pg[g + 2], pg[g + 3]
         if p0 | p1 | p2 | p3:
+            # rows taken first, so the loop vectorises (as in kernels.py)
+            t0, t1, t2, t3 = table[g, p0], table[g + 1, p1], table[g + 2, p2], table[g + 3, p3]
             for q in range(L):
-                acc[q] += (table[g, p0, q] + table[g + 1, p1, q]) + (
-                    table[g + 2, p2, q] + table[g + 3, p3, q]
-                )
+                acc[q] += (t0[q] + t1[q]) + (t2[q] + t3[q])
     for g in range(G - G % 4, G):
         pt = pg[g]
         if pt != 0:
+            row = table[g, pt]
             for q in range(L):
-                acc[q] += table[g, pt, q]
+                acc[q] += row[q]
 
 
-@njit
+@njit(inline="always")
 def _sum_direct(wt, pg, L, acc):
     """acc[:L] = sum over rows r of digit_r * wt[r, :L] (one row per group, large dac_bits)."""
     for q in range(L):
@@ -155,21 +158,29 @@ def _sum_direct(wt, pg, L, acc):
                 acc[q] += v * wt[r, q]
 
 
-@njit
-def _normals(L, hb, gkey, normal, z):
-    """z[q] = a standard normal per lane from the hash of (plane key hb, lane group gkey).
+@njit(inline="always")
+def _normals(L, hb, gkey4, nbits, z64, hs):
+    """z[q] = a standard normal per lane from the hash of (plane key hb, lane group gkey4).
 
     Lanes 4r … 4r + 3 are outputs n … n + 3 (n a multiple of 4) of one slice and share one
-    64-bit hash, each reading its own 16-bit field: one hash per four conversions.
+    64-bit hash hs[r] = mix64(hb + gkey4[r]), lane 4r + j reading its 16-bit field j (bits
+    16j …) and the low NORMAL_BITS of it: one hash per four conversions. The hashes are computed
+    first (a loop the compiler vectorises), then looked up in the table (nbits: its float32 bit
+    patterns), two lanes per 64-bit store into z64, z viewed as uint64 (little-endian: lane 2u
+    in the low half); the stores, not the hashes, bound this loop.
     """
     for r in range(L // 4):
-        hsh = mix64(hb + gkey[4 * r])
-        for j in range(4):
-            z[4 * r + j] = normal[(hsh >> np.uint64(16 * j)) & _MASK]
+        hs[r] = mix64(hb + gkey4[r])
+    for r in range(L // 4):
+        h = hs[r]
+        lo = np.uint64(nbits[h & _MASK]) | (np.uint64(nbits[(h >> _S16) & _MASK]) << _S32)
+        hi = np.uint64(nbits[(h >> _S32) & _MASK]) | (np.uint64(nbits[(h >> _S48) & _MASK]) << _S32)
+        z64[2 * r] = lo
+        z64[2 * r + 1] = hi
 
 
-@njit
-def _adc_fixed(acc, offl, z, sc, L, signed, valid, kf, h, cmax, pwi, ybuf, mag):
+@njit(inline="always")
+def _adc_fixed(acc, offl, z, sc, L, signed, keep, kf, h, cmax, pwi, ybuf, mag):
     """ideal / linear / calibrated on a = acc + offset + sc * z: code min(floor(|a| / 2^k + h),
     cmax), with the sign of a (balanced) or from max(a, 0); adds pwi * q into ybuf.
     """
@@ -177,70 +188,89 @@ def _adc_fixed(acc, offl, z, sc, L, signed, valid, kf, h, cmax, pwi, ybuf, mag):
     inv = bits_float(np.int32((127 - kf) << 23))
     for q in range(L):
         a = np.float32(acc[q]) + offl[q] + sc * z[q]
-        m = (abs(a) if signed else max(a, np.float32(0.0))) * valid[q]
-        mag[q] = m
+        m = abs(a) if signed else max(a, np.float32(0.0))
+        if keep:
+            mag[q] = m
         c = min(np.floor(m * inv + h), cmax) * step
         ybuf[q] += pwi * (-c if a < 0 else c)
 
 
-@njit
-def _adc_rar(acc, offl, z, sc, L, signed, valid, b, kmax, h, cmax, pwi, ybuf, mag, kl):
-    """rar on the analog value: its window from the leading one of |a| (float exponent of
-    |a| * 2^(1 - b), floored at 2^0, capped at kmax = F - b), then the rounded code.
+#: float32 bit patterns: the exponent field, 2^0, and 2^127 (so that 2^-k = bits(TWO127 - e(2^k)))
+_EXP = np.int32(0x7F800000)
+_ONE = np.int32(0x3F800000)
+_INV = np.int32(0x7F000000)
+
+
+@njit(inline="always")
+def _adc_rar(acc, offl, z, sc, L, signed, keep, s, emax, h, cmax, pwi, ybuf, mag):
+    """rar on the analog value: its window from the leading one of |a|, read off the float
+    exponent of |a| * s (s = 2^(1 - b)) as the bit pattern e of 2^k, floored at 2^0 and capped at
+    emax = the pattern of 2^kmax (kmax = F - b); 2^-k is the pattern _INV - e. Then the rounded
+    code min(floor(|a| * 2^-k + h), cmax) * 2^k.
     """
-    s = np.float32(1.0) / np.float32(np.int64(1) << (b - 1))
     for q in range(L):
         a = np.float32(acc[q]) + offl[q] + sc * z[q]
-        m = (abs(a) if signed else max(a, np.float32(0.0))) * valid[q]
-        mag[q] = m
-        k = min(kmax, (max(float_bits(m * s) & 0x7F800000, 0x3F800000) >> 23) - 127)
-        kl[q] = k
-        c = min(np.floor(m * bits_float(np.int32((127 - k) << 23)) + h), cmax)
-        c = c * bits_float(np.int32((127 + k) << 23))
+        m = abs(a) if signed else max(a, np.float32(0.0))
+        if keep:
+            mag[q] = m
+        e = np.int32(min(max(np.int32(float_bits(m * s) & _EXP), _ONE), emax))
+        c = min(np.floor(m * bits_float(np.int32(_INV - e)) + h), cmax) * bits_float(e)
         ybuf[q] += pwi * (-c if a < 0 else c)
 
 
-@njit
-def _adc_bfp(acc, offl, z, sc, L, signed, valid, b, kmax, block, h, cmax, pwi, ybuf, mag,
-             kl, neg, kb):  # fmt: skip
+@njit(inline="always")
+def _adc_bfp(acc, offl, z, sc, L, signed, s, emax, block, h, cmax, pwi, ybuf, mag,
+             neg, eb):  # fmt: skip
     """bfp on the analog values: block u (lanes u, u + U, ...) takes the window of its largest
-    |a| (padding lanes read 0), then every member's rounded code.
+    |a| (padding lanes read 0): eb[u], the pattern of 2^k as in ``_adc_rar``; then every
+    member's rounded code.
     """
-    s = np.float32(1.0) / np.float32(np.int64(1) << (b - 1))
     U = L // block
     for q in range(L):
         a = np.float32(acc[q]) + offl[q] + sc * z[q]
-        mag[q] = (abs(a) if signed else max(a, np.float32(0.0))) * valid[q]
+        mag[q] = abs(a) if signed else max(a, np.float32(0.0))
         neg[q] = a < 0
     for u in range(U):
-        kb[u] = 0
-    for j in range(block):
-        for u in range(U):
-            e = max(float_bits(mag[j * U + u] * s) & 0x7F800000, 0x3F800000)
-            kb[u] = max(kb[u], min(kmax, (e >> 23) - 127))
+        eb[u] = _ONE
     for j in range(block):
         off = j * U
         for u in range(U):
-            k = kb[u]
+            eb[u] = max(eb[u], np.int32(float_bits(mag[off + u] * s) & _EXP))
+    for u in range(U):
+        eb[u] = min(eb[u], emax)
+    for j in range(block):
+        off = j * U
+        for u in range(U):
+            e = eb[u]
             q = off + u
-            kl[q] = k
-            c = min(np.floor(mag[q] * bits_float(np.int32((127 - k) << 23)) + h), cmax)
-            c = c * bits_float(np.int32((127 + k) << 23))
+            c = min(np.floor(mag[q] * bits_float(np.int32(_INV - e)) + h), cmax) * bits_float(e)
             ybuf[q] += pwi * (-c if neg[q] else c)
 
 
 @njit
-def _count(mag, kl, L, fixed, kf, h, cmax, valid, kmax, st):
-    """Saturated codes (fixed windows), |a| >= 1/2 read as 0, and the windows k >= kk."""
+def _count(mag, kl, eb, L, kind, block, kf, s, emax, h, cmax, valid, kmax, st):
+    """Saturated codes (fixed windows), |a| >= 1/2 read as 0, and the windows k >= kk.
+
+    rar's windows are read again from mag, bfp's from the block patterns eb (into kl).
+    """
     sat = 0
     rz = 0
-    if fixed:
+    if kind != RAR and kind != BFP:
         inv = bits_float(np.int32((127 - kf) << 23))
         for q in range(L):
             raw = np.floor(mag[q] * inv + h)
             sat += raw > cmax
             rz += (raw == 0.0) & (mag[q] >= 0.5)
     else:
+        if kind == RAR:
+            for q in range(L):
+                e = np.int32(min(max(np.int32(float_bits(mag[q] * s) & _EXP), _ONE), emax))
+                kl[q] = (e >> 23) - 127
+        else:
+            U = L // block
+            for j in range(block):
+                for u in range(U):
+                    kl[j * U + u] = (eb[u] >> 23) - 127
         for q in range(L):
             raw = np.floor(mag[q] * bits_float(np.int32((127 - kl[q]) << 23)) + h)
             rz += (raw == 0.0) & (mag[q] >= 0.5)
@@ -253,7 +283,7 @@ def _count(mag, kl, L, fixed, kf, h, cmax, valid, kmax, st):
     st[ST_RZ] += rz
 
 
-@njit
+@njit(inline="always")
 def _flush(ybuf, block, SP, NB, spw, y, m, n0, N):
     """y[m, n0 + beta*B + j] += sum over slices of spw[sp] * ybuf[j*U + sp*NB + beta]."""
     U = SP * NB
@@ -282,8 +312,8 @@ def noisy_tiles(
     plane weights. off: (T, SP, Np) ADC offsets. kind: the scheme; kf: its fixed window (-1 for
     rar, bfp); cmax: the largest code. var_adc, var_read: the thermal variance and the read
     variance per unit of s2. key: the layer's uint64 key; row0: the global index of vector 0.
-    normal: the table of standard normal quantiles. y (M, N) int64 accumulates; stats
-    (tasks, N_STAT) int64 with want_stats.
+    normal: the float32 bit patterns (uint32) of the table of standard normal quantiles.
+    y (M, N) int64 accumulates; stats (tasks, N_STAT) int64 with want_stats.
     """
     M, T, P, G = pat.shape
     K, SP, Np = wsl.shape
@@ -292,8 +322,9 @@ def noisy_tiles(
     n_nch = (Np + nc - 1) // nc
     n_mch = (M + mc - 1) // mc
     npat = (1 << (gs * d)) if use_table else 1
-    fixed = kind != RAR and kind != BFP
     h = np.float32(0.5) if nearest else np.float32(0.0)
+    s_b = np.float32(1.0) / np.float32(np.int64(1) << (b - 1))  # 2^(1 - b)
+    emax = np.int32((127 + kmax) << 23)  # the bit pattern of 2^kmax
     cm = np.float32(cmax)
     for task in prange(n_nch * n_mch):
         nci = task % n_nch
@@ -307,25 +338,33 @@ def noisy_tiles(
         table = np.zeros((G if use_table else 1, npat, SP * nc), wsl.dtype)
         acc = np.zeros(SP * nc, acc0.dtype)
         offl = np.zeros((1, SP * nc), np.float32)
-        z = np.zeros(SP * nc, np.float32)
+        z = np.zeros(SP * nc + 4, np.float32)  # (even length: viewed as uint64)
         mag = np.zeros(SP * nc, np.float32)
         kl = np.zeros(SP * nc, np.int64)
         neg = np.zeros(SP * nc, np.bool_)
-        kb = np.zeros(SP * nc, np.int64)
+        eb = np.zeros(SP * nc, np.int32)
         ybuf = np.zeros(SP * nc, ybuf0.dtype)
-        gkey = np.zeros(SP * nc, np.uint64)
+        gkey4 = np.zeros(SP * nc // 4 + 1, np.uint64)
+        hs = np.zeros(SP * nc // 4 + 1, np.uint64)
+        z64 = z.view(np.uint64)
         valid = np.zeros(SP * nc, np.float32)
         st = np.zeros(N_STAT, np.int64)
         real = 0
+        pads = np.zeros(SP * nc, np.int64)  # the lanes of padding outputs (n >= N)
+        npad = 0
         for j in range(block):
             for sp in range(SP):
                 for beta in range(NB):
                     n = n0 + beta * block + j
                     lane = j * U + sp * NB + beta
                     # four lanes beta = 4r .. 4r + 3 (outputs B apart) share one hash
-                    gkey[lane] = np.uint64(sp * NqB + (n // (4 * block)) * block + j)
+                    if lane % 4 == 0:
+                        gkey4[lane // 4] = np.uint64(sp * NqB + (n // (4 * block)) * block + j)
                     valid[lane] = 1.0 if n < N else 0.0
                     real += n < N
+                    if n >= N:
+                        pads[npad] = lane
+                        npad += 1
         for t in range(T):
             _gather(wsl, t * rows, n0, nlen, block, wt)
             if use_table:
@@ -346,19 +385,22 @@ def noisy_tiles(
                         _sum_direct(wt, pat[m, t, i], L, acc)
                     sc = np.float32(math.sqrt(var_adc + var_read * s2[m, t, i]))
                     if sc > 0:
-                        _normals(L, chain(km, i), gkey, normal, z)
+                        _normals(L, chain(km, i), gkey4, normal, z64, hs)
+                        for u in range(npad):  # padding lanes (no output): a = 0 exactly
+                            z[pads[u]] = 0.0
                     pwi = np.float32(pw[i])  # a power of two: pwi * code * 2^k is exact
                     if kind == BFP:
-                        _adc_bfp(acc, offl[0], z, sc, L, signed, valid, b, kmax, block, h, cm,
-                                 pwi, ybuf, mag, kl, neg, kb)  # fmt: skip
+                        _adc_bfp(acc, offl[0], z, sc, L, signed, s_b, emax, block, h, cm,
+                                 pwi, ybuf, mag, neg, eb)  # fmt: skip
                     elif kind == RAR:
-                        _adc_rar(acc, offl[0], z, sc, L, signed, valid, b, kmax, h, cm, pwi,
-                                 ybuf, mag, kl)  # fmt: skip
+                        _adc_rar(acc, offl[0], z, sc, L, signed, want_stats, s_b, emax, h, cm, pwi,
+                                 ybuf, mag)  # fmt: skip
                     else:
-                        _adc_fixed(acc, offl[0], z, sc, L, signed, valid, kf, h, cm, pwi,
+                        _adc_fixed(acc, offl[0], z, sc, L, signed, want_stats, kf, h, cm, pwi,
                                    ybuf, mag)  # fmt: skip
                     if want_stats:
-                        _count(mag, kl, L, fixed, kf, h, cm, valid, kmax, st)
+                        _count(mag, kl, eb, L, kind, block, kf, s_b, emax, h, cm, valid, kmax,
+                               st)  # fmt: skip
                         st[ST_CONV] += real
                 _flush(ybuf, block, SP, NB, spw, y, m, n0, N)
         for s in range(N_STAT):

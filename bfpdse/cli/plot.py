@@ -39,11 +39,13 @@ def parse_formats(text: str) -> list[str]:
     "plot",
     help=(
         "Draw the figures of a result table: accuracy vs ADC bits, Pareto front, energy"
-        " breakdown, heatmaps, block-size and input-mantissa curves.\n\n"
+        " breakdown, heatmaps, block-size and input-mantissa curves, accuracy vs noise (a"
+        " noise.* setting swept; bars: the spread over noise.trials).\n\n"
         "Each plot is drawn only when the table varies what it needs; the others are listed on"
         " stderr with the reason. Files are named after the plot (figures/energy_accuracy_pareto"
         ".png, ...); a folder of sweeps gets one sub-folder per sweep. Energies are per inference"
-        " (pJ, nJ or µJ as fits), accuracies in %, drops in percentage points."
+        " (pJ, nJ or µJ as fits), accuracies in %, drops in percentage points. The default"
+        " RESULTS/figures folder does not stop a sweep from resuming there."
     ),
 )
 def plot(
@@ -77,12 +79,11 @@ def plot(
     """Draw every figure the table supports into --out (see the help text above)."""
     chosen = parse_formats(formats)
     from bfpdse.plots import make_figures
+    from bfpdse.store.folder import FIGURES
     from bfpdse.store.read import read_results
 
     table = read_results(results)
-    target = (
-        out if out is not None else (results if results.is_dir() else results.parent) / "figures"
-    )
+    target = out if out is not None else (results if results.is_dir() else results.parent) / FIGURES
     try:
         report = make_figures(table, target, chosen, max_drop_points=max_drop)
     except OSError as exc:  # --out is a file, read-only, a full disk

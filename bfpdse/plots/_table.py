@@ -20,7 +20,7 @@ import pandas as pd
 
 SCHEME = "cim.adc"
 TOP_SETTINGS = ("model", "dataset", "samples", "seed")
-SECTION_PREFIXES = ("cim.", "quant.", "energy.")
+SECTION_PREFIXES = ("cim.", "quant.", "energy.", "noise.")
 #: columns that identify or describe a row but are neither settings nor metrics
 NON_METRICS = frozenset({"point_id", "status", "error", "sweep", "seeds"})
 
@@ -153,9 +153,14 @@ def most_accurate(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     return ranked.drop_duplicates(list(keys)).sort_values(list(keys), kind="stable")
 
 
+#: settings that follow from others (noise.trials reads 1 wherever the noise is off): never
+#: named as held, nor a plot axis
+FOLLOWERS = frozenset({"noise.trials"})
+
+
 def held_settings(df: pd.DataFrame, fixed: Iterable[str]) -> list[str]:
-    """Settings other than ``fixed`` (and seed) that vary in ``df``."""
-    skip = set(fixed) | {"seed"}
+    """Settings other than ``fixed`` (and seed, and ``FOLLOWERS``) that vary in ``df``."""
+    skip = set(fixed) | {"seed"} | FOLLOWERS
     return varying(df, [c for c in setting_columns(df) if c not in skip])
 
 

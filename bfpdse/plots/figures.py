@@ -21,6 +21,7 @@ from bfpdse.plots._table import INTERVAL_NOTE, NotDrawable, contexts, interval_e
 from bfpdse.plots.breakdown import _breakdown_info, draw_breakdown
 from bfpdse.plots.curves import CurveInfo, _bits_info, _block_info, _mantissa_info, draw_curves
 from bfpdse.plots.heatmap import _heatmap_info, draw_heatmap
+from bfpdse.plots.noise import SPREAD_NOTE, _noise_info, draw_noise
 from bfpdse.plots.pareto import _pareto_info, draw_pareto
 
 FORMATS = ("png", "svg", "pdf")
@@ -87,6 +88,18 @@ def input_mantissa_bits(df: pd.DataFrame, max_drop_points: float) -> Figure:
     return _curve_figure(_mantissa_info(df), ["accuracy", "energy_pj"])
 
 
+def accuracy_vs_noise(df: pd.DataFrame, max_drop_points: float) -> Figure:
+    info = _noise_info(df)
+    n = len(info.panels)
+    fig = style.new_figure(n, width=max(4.2, 9.0 / n) if n > 1 else 5.2, height=3.8)
+    for ax, panel in zip(fig.axes, info.panels, strict=True):
+        draw_noise(info, ax, panel)
+    for ax in fig.axes[1:]:
+        ax.sharey(fig.axes[0])
+    fig.suptitle(f"{info.title}\n{SPREAD_NOTE}", fontsize=10)
+    return fig
+
+
 #: plot name (= file name without suffix) -> builder, in the order they are drawn
 PLOTS: dict[str, Builder] = {
     "accuracy_vs_adc_bits": accuracy_vs_adc_bits,
@@ -96,6 +109,7 @@ PLOTS: dict[str, Builder] = {
     "heatmap_energy": heatmap_energy,
     "bfp_block_size": bfp_block_size,
     "input_mantissa_bits": input_mantissa_bits,
+    "accuracy_vs_noise": accuracy_vs_noise,
 }
 
 

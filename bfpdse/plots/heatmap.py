@@ -10,6 +10,7 @@ from matplotlib.axes import Axes
 
 from bfpdse.plots import style
 from bfpdse.plots._table import (
+    FOLLOWERS,
     SCHEME,
     SECTION_PREFIXES,
     NotDrawable,
@@ -65,6 +66,7 @@ def heatmap_axes(df: pd.DataFrame) -> tuple[str, str]:
         for c in df.columns
         if str(c).startswith(SECTION_PREFIXES)
         and c != SCHEME
+        and c not in FOLLOWERS
         and numeric(pts, c).notna().sum() == pts[c].notna().sum()
     ]
     swept = varying(pts.assign(**{c: numeric(pts, c) for c in numeric_settings}), numeric_settings)

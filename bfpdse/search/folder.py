@@ -31,13 +31,8 @@ BEST = "best.yaml"
 LOCK_WAIT_S = 120.0
 
 
-#: where ``bfpdse plot FOLDER`` puts its figures by default (derived from the table: --fresh
-#: deletes them with it)
-FIGURES = "figures"
-
-
 class SearchFolder(SweepFolder):
-    ours = OURS | {STUDY_DIR, BEST, FIGURES}
+    ours = OURS | {STUDY_DIR, BEST}
 
     @contextmanager
     def lock(self, wait_s: float = LOCK_WAIT_S) -> Iterator[SearchFolder]:  # type: ignore[override]

@@ -8,6 +8,7 @@
   parts/<id>.json    one record per finished point (ok or failed), written atomically
   parts/damaged/     parts that failed to parse or validate, set aside (their points rerun)
   results.parquet    the consolidated table (results.csv: the same rows)
+  figures/           bfpdse plot's default output (not written by the sweep; --fresh deletes it)
   .lock              held while a sweep writes here (a second sweep gets a StoreError)
 ```
 """
@@ -48,8 +49,13 @@ SPEC_JSON = "spec.json"
 PROVENANCE = "provenance.json"
 LOCK = ".lock"
 LOCK_OWNER = ".lock.owner"
+#: where ``bfpdse plot FOLDER`` writes its figures by default: derived from the table, so a
+#: sweep resumes beside it and --fresh deletes it with the results
+FIGURES = "figures"
 #: what a sweep folder may hold; --fresh removes these and nothing else
-OURS = frozenset({SPEC_YAML, SPEC_JSON, PROVENANCE, PARTS, "results.parquet", "results.csv"})
+OURS = frozenset(
+    {SPEC_YAML, SPEC_JSON, PROVENANCE, PARTS, "results.parquet", "results.csv", FIGURES}
+)
 
 
 class SweepFolder:
@@ -119,7 +125,7 @@ class SweepFolder:
                 " choose another --out or sweep name"
             )
         stored = self.stored_hash()
-        has_results = any((self.root / name).exists() for name in self.ours)
+        has_results = any((self.root / n).exists() for n in self.ours if n != FIGURES)
         if fresh:
             self.clear()
         elif stored is not None and stored != spec.spec_hash:

@@ -143,7 +143,10 @@ def test_set_cannot_pin_one_key_of_a_zip_group(tmp_path):
         load_spec(path, ["cim.rows=256"])
 
 
-@pytest.mark.parametrize("name", ["adc_bits", "array_size", "block_size", "input_bfp", "smoke"])
+SHIPPED = ["adc_bits", "array_size", "block_size", "input_bfp", "smoke", "noise", "noise_ties"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_sweeps_load(name):
     path = Path(__file__).parents[2] / "sweeps" / f"{name}.yaml"
     assert path.read_text().startswith("# Question:")
@@ -151,6 +154,16 @@ def test_shipped_sweeps_load(name):
     assert spec.name == name
     assert spec.warnings == ()
     assert 1 <= len(spec.points) <= 30
+
+
+@pytest.mark.parametrize(("name", "points", "noisy"), [("noise", 30, 25), ("noise_ties", 4, 2)])
+def test_shipped_noise_sweeps_expand_with_their_trials(name, points, noisy):
+    spec = load_spec(Path(__file__).parents[2] / "sweeps" / f"{name}.yaml")
+    assert len(spec.points) == points
+    on = [p for p in spec.points if not p.noise.off]
+    assert len(on) == noisy
+    assert {p.noise.trials for p in on} == {2}  # noiseless points collapse to one trial
+    assert {p.noise.trials for p in spec.points if p.noise.off} == {1}
 
 
 def _random_sweep(rng):
