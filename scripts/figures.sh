@@ -13,7 +13,8 @@ OUT=${OUT:-results}
 if [ "$#" -gt 0 ]; then
     SWEEPS=("$@")
 else
-    SWEEPS=(sweeps/adc_bits.yaml sweeps/block_size.yaml sweeps/input_bfp.yaml sweeps/array_size.yaml)
+    SWEEPS=(sweeps/adc_bits.yaml sweeps/block_size.yaml sweeps/input_bfp.yaml sweeps/array_size.yaml
+            sweeps/noise.yaml sweeps/noise_ties.yaml sweeps/claim.yaml)
 fi
 
 for spec in "${SWEEPS[@]}"; do
