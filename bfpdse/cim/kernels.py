@@ -13,11 +13,13 @@ Partial sums: the rows of a tile are cut into groups of ``gs`` rows; a group's p
 pattern of gs*d bits, and ``table[g, pattern]`` holds the sum of digit * slice value over the
 group, for every (slice, polarity, output) lane at once ("four Russians" lookup). One input plane
 then costs one vectorised integer row add per group: for d = 1, gs = 4 that is R/4 adds of int8
-table rows into int16 lanes (four rows per pass over the lanes, so each lane is loaded and stored
-once per four), instead of R multiply-adds per partial sum in a float32 BLAS matmul of stacked
-bit planes (measured: this is faster than that matmul alone, see benchmarks/bench_mvm.py; the
-table of a task is sized to stay in L2, whose bandwidth bounds it). Integer arithmetic
-throughout, so the sums are exact; the accumulator dtype (int16/int32/int64) is chosen by the
+table rows, eight at a time in int8 lanes (32 per AVX2 op) when the table's entries allow it
+(2-bit cells: at most 12) and then widened into int16 lanes, else four rows per pass over the
+int16 lanes (so each lane is loaded and stored once per four or eight rows), instead of R
+multiply-adds per partial sum in a float32 BLAS matmul of stacked bit planes (measured: this is
+faster than that matmul alone, see benchmarks/bench_mvm.py; the table of a task is sized to stay
+in L2, whose bandwidth bounds it). Integer arithmetic throughout, so the sums are exact; the
+accumulator dtype (int16/int32/int64) is chosen by the
 caller from Pmax so that no sum overflows. For d > 2 a group would hold one row, so the kernel
 multiplies digit * slice row directly, and so does a tile that few planes use (a small batch:
 building the table would cost more than it saves).
