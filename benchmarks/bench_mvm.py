@@ -5,20 +5,29 @@
     python benchmarks/bench_mvm.py --memory   # peak RSS of a 4608 x 512 layer at batch 1024
 
 For each rows R, weight mapping, ADC scheme (5 bits) and input distribution it times one call
-with statistics off and one with them on (after a warm-up that loads or compiles the kernels).
-The bound is the time numpy's float32 matmul (BLAS) takes for the same bit-plane work: per row
-tile, the stacked product (P*M, Rt) @ (Rt, S*pol*N) of 0/1 input planes and weight slices, i.e.
-the partial sums alone, without any ADC. ``time/bound`` below 1 means faster than that bound.
+with statistics off, one with them on (after a warm-up that loads or compiles the kernels) and
+the bound, the three alternating (best of ``--reps`` each). The bound is the time numpy's
+float32 matmul (BLAS) takes for the same bit-plane work: per row tile, the stacked product
+(P*M, Rt) @ (Rt, S*pol*N) of 0/1 input planes and weight slices (both polarities for
+differential: pol = 2), i.e. the partial sums alone, without any ADC.
+
+``kernel/BLAS`` is kernel time / BLAS bound time (statistics off): below 1 means the kernel is
+faster than that bound; ``x BLAS`` is its inverse (bound time / kernel time, i.e. kernel rate /
+BLAS rate). The summary gives both per mapping (min / median / max over the cases) and says
+whether the OpenBLAS throttling variables (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE) were set: they
+slow the bound down; run with ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` for the real one.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 from collections.abc import Callable
 from functools import partial
 
+import numba
 import numpy as np
 
 from bfpdse.cim import CIMConfig, calibrate_window, crossbar_mvm
@@ -65,8 +74,17 @@ def paired_best_times(
     return best_a, best_b
 
 
-def blas_bound(cfg: CIMConfig, M: int, K: int, N: int, reps: int) -> float:
-    """Seconds numpy float32 matmul takes for the stacked bit-plane products of every tile."""
+def paired_best_times3(fns: tuple[Callable[[], object], ...], reps: int) -> tuple[float, ...]:
+    """``paired_best_times`` for any number of functions, called in turn ``reps`` times."""
+    best = [float("inf")] * len(fns)
+    for _ in range(reps):
+        for j, fn in enumerate(fns):
+            best[j] = min(best[j], best_time(fn, 1))
+    return tuple(best)
+
+
+def blas_bound_fn(cfg: CIMConfig, M: int, K: int, N: int) -> Callable[[], None]:
+    """A call doing numpy float32 matmul's stacked bit-plane products of every tile."""
     rng = np.random.default_rng(1)
     P, SN = cfg.n_planes, cfg.n_slices * cfg.n_polarities * N
     R = cfg.rows
@@ -79,7 +97,19 @@ def blas_bound(cfg: CIMConfig, M: int, K: int, N: int, reps: int) -> float:
             np.matmul(a[:, :rt], b[:rt])
 
     run()
-    return best_time(run, reps)
+    return run
+
+
+def blas_bound(cfg: CIMConfig, M: int, K: int, N: int, reps: int) -> float:
+    """Seconds numpy float32 matmul takes for the stacked bit-plane products of every tile."""
+    return best_time(blas_bound_fn(cfg, M, K, N), reps)
+
+
+def openblas_setting() -> str:
+    """The OpenBLAS throttling variables as set in this process ("unset" if neither is)."""
+    keys = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+    found = [f"{k}={os.environ[k]}" for k in keys if k in os.environ]
+    return ", ".join(found) if found else "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
 
 
 def main() -> None:
@@ -104,11 +134,12 @@ def main() -> None:
     xs = {d: make_inputs(rng, M, K, d) for d in args.dists.split(",")}
     rows_list = [int(r) for r in args.rows.split(",")]
     print(f"layer K={K} N={N}, batch M={M}, 8-bit inputs and weights, 2-bit cells, 5-bit ADC")
+    print(f"BLAS: {openblas_setting()}; numba threads {numba.get_num_threads()}")
     results = []
     for R in rows_list:
         for mapping in args.mappings.split(","):
             base = CIMConfig(rows=R, weight_mapping=mapping, adc="ideal")
-            bound = blas_bound(base, M, K, N, args.reps)
+            bound_fn = blas_bound_fn(base, M, K, N)
             for scheme in args.schemes.split(","):
                 cfg = CIMConfig(rows=R, weight_mapping=mapping, adc=scheme, adc_bits=5)
                 for dist, x in xs.items():
@@ -120,20 +151,20 @@ def main() -> None:
                     def run(stats: bool, x=x, cfg=cfg, kw=kw) -> None:
                         crossbar_mvm(x, w, cfg, return_stats=stats, **kw)
 
-                    t_off, t_on = paired_best_times(
-                        partial(run, False), partial(run, True), args.reps
+                    t_off, t_on, bound = paired_best_times3(
+                        (partial(run, False), partial(run, True), bound_fn), args.reps
                     )
                     results.append((R, mapping, scheme, dist, t_off, t_on, bound))
     print_table(results, M * K * N)
 
 
 def print_table(results: list[tuple], macs: int) -> None:
-    header = ("R", "mapping", "adc", "inputs", "time s", "GMAC/s", "bound s", "time/bound",
-              "stats on s", "stats +%")  # fmt: skip
+    header = ("R", "mapping", "adc", "inputs", "time s", "GMAC/s", "bound s", "kernel/BLAS",
+              "x BLAS", "stats on s", "stats +%")  # fmt: skip
     rows = []
     for R, mapping, scheme, dist, t_off, t_on, bound in results:
         rows.append((str(R), mapping, scheme, dist, f"{t_off:.3f}", f"{macs / t_off / 1e9:.2f}",
-                     f"{bound:.3f}", f"{t_off / bound:.2f}", f"{t_on:.3f}",
+                     f"{bound:.3f}", f"{t_off / bound:.2f}", f"{bound / t_off:.2f}", f"{t_on:.3f}",
                      f"{100 * (t_on / t_off - 1):+.1f}"))  # fmt: skip
     try:
         from rich.console import Console
@@ -148,10 +179,15 @@ def print_table(results: list[tuple], macs: int) -> None:
         for r in (header, *rows):
             print("  ".join(c.rjust(wd) for c, wd in zip(r, widths, strict=True)))
     over = [t_on / t_off - 1 for *_, t_off, t_on, _ in results]
-    ratio = [t_off / bound for *_, t_off, _, bound in results]
     print(f"stats on vs off: median {100 * float(np.median(over)):+.1f}% "
           f"(min {100 * min(over):+.1f}%, max {100 * max(over):+.1f}%)")  # fmt: skip
-    print(f"time / BLAS bound: median {float(np.median(ratio)):.2f}")
+    print(f"kernel time / BLAS bound time (stats off), {openblas_setting()}:")
+    mappings = dict.fromkeys(r[1] for r in results)
+    for mapping in (*mappings, "all"):
+        rs = [t / b for _, mp, *_, t, _, b in results if mapping in ("all", mp)]
+        print(f"  {mapping:>12}: min {min(rs):.2f}  median {float(np.median(rs)):.2f}  "
+              f"max {max(rs):.2f}   (x BLAS: {1 / max(rs):.2f} .. {1 / min(rs):.2f}, "
+              f"median {1 / float(np.median(rs)):.2f}; {len(rs)} cases)")  # fmt: skip
 
 
 def memory_run(rng: np.random.Generator) -> None:

@@ -13,11 +13,13 @@ Partial sums: the rows of a tile are cut into groups of ``gs`` rows; a group's p
 pattern of gs*d bits, and ``table[g, pattern]`` holds the sum of digit * slice value over the
 group, for every (slice, polarity, output) lane at once ("four Russians" lookup). One input plane
 then costs one vectorised integer row add per group: for d = 1, gs = 4 that is R/4 adds of int8
-table rows into int16 lanes (four rows per pass over the lanes, so each lane is loaded and stored
-once per four), instead of R multiply-adds per partial sum in a float32 BLAS matmul of stacked
-bit planes (measured: this is faster than that matmul alone, see benchmarks/bench_mvm.py; the
-table of a task is sized to stay in L2, whose bandwidth bounds it). Integer arithmetic
-throughout, so the sums are exact; the accumulator dtype (int16/int32/int64) is chosen by the
+table rows, eight at a time in int8 lanes (32 per AVX2 op) when the table's entries allow it
+(2-bit cells: at most 12) and then widened into int16 lanes, else four rows per pass over the
+int16 lanes (so each lane is loaded and stored once per four or eight rows), instead of R
+multiply-adds per partial sum in a float32 BLAS matmul of stacked bit planes (measured: this is
+faster than that matmul alone, see benchmarks/bench_mvm.py; the table of a task is sized to stay
+in L2, whose bandwidth bounds it). Integer arithmetic throughout, so the sums are exact; the
+accumulator dtype (int16/int32/int64) is chosen by the
 caller from Pmax so that no sum overflows. For d > 2 a group would hold one row, so the kernel
 multiplies digit * slice row directly, and so does a tile that few planes use (a small batch:
 building the table would cost more than it saves).
@@ -193,9 +195,14 @@ def gather_tiles(w, mapping, c, offset, rows, nc, block, tiles):
 
 @njit
 def _build_table(wt, gs, d, Gt, L, table):
-    """table[g, pat, :L] = sum over group g's rows r of digit_r(pat) * wt[g*gs + r, :L], g < Gt."""
+    """table[g, pat, :L] = sum over group g's rows r of digit_r(pat) * wt[g*gs + r, :L], g < Gt.
+
+    Returns how many table rows may be added in int8 without overflow (127 // the largest
+    |entry|, at least 1): ``_sum_table`` sums that many groups in int8 before it widens.
+    """
     npat = table.shape[1]
     mask = (1 << d) - 1
+    top = np.int64(1)
     for g in range(Gt):
         for q in range(L):
             table[g, 0, q] = 0
@@ -205,20 +212,54 @@ def _build_table(wt, gs, d, Gt, L, table):
                 r += 1
             src = pt - (1 << (r * d))
             row = g * gs + r
+            m = np.int64(0)
             for q in range(L):
-                table[g, pt, q] = table[g, src, q] + wt[row, q]
+                v = table[g, src, q] + wt[row, q]
+                table[g, pt, q] = v
+                m = max(m, abs(v))
+            top = max(top, m)
+    return max(np.int64(1), np.int64(127) // top)
 
 
 @njit(inline="always")
-def _sum_table(table, pg, Gt, L, acc):
+def _sum_table8(table, pg, g, L, acc, s8):
+    """acc[:L] += the rows table[g + j, pg[g + j]] for j < 8, summed in int8 first (s8).
+
+    The caller guarantees that eight rows cannot overflow int8 (``_build_table``'s bound): the
+    int8 sums then vectorise 32 lanes wide into the scratch s8, and acc (int16 or wider) gains
+    them in a second pass. Eight zero patterns skip the pass.
+    """
+    p0, p1, p2, p3 = pg[g], pg[g + 1], pg[g + 2], pg[g + 3]
+    p4, p5, p6, p7 = pg[g + 4], pg[g + 5], pg[g + 6], pg[g + 7]
+    if (p0 | p1 | p2 | p3) | (p4 | p5 | p6 | p7):
+        t0, t1, t2, t3 = table[g, p0], table[g + 1, p1], table[g + 2, p2], table[g + 3, p3]
+        t4, t5, t6, t7 = table[g + 4, p4], table[g + 5, p5], table[g + 6, p6], table[g + 7, p7]
+        for q in range(L):
+            s8[q] = ((t0[q] + t1[q]) + (t2[q] + t3[q])) + ((t4[q] + t5[q]) + (t6[q] + t7[q]))
+        for q in range(L):
+            acc[q] += s8[q]
+
+
+@njit(inline="always")
+def _sum_table(table, pg, Gt, L, acc, chunk):
     """acc[:L] = sum over groups g < Gt of table[g, pg[g], :L] (pg: one plane's patterns).
 
-    Four groups per pass over acc (a zero pattern reads the all-zero row 0 of its table), so
-    acc is loaded and stored once per four table rows; four zero patterns skip their pass.
+    chunk (from ``_build_table``): rows that int8 holds; with chunk >= 8 (and a spare group
+    past the tile's in the table, used as int8 scratch), eight groups at a time are summed in
+    int8 lanes (2-bit cells, d = 1: entries <= 12; measured 1.5x for this function alone on
+    512 lanes). Otherwise (and for the rest) four groups per pass over acc (a zero pattern
+    reads the all-zero row 0 of its table), so acc is loaded and stored once per four table
+    rows; four zero patterns skip their pass.
     """
     for q in range(L):
         acc[q] = 0
-    for g in range(0, Gt - Gt % 4, 4):
+    g0 = 0
+    if chunk >= 8 and table.shape[0] > Gt:
+        g0 = Gt - Gt % 8
+        s8 = table[table.shape[0] - 1, 0]  # the spare group past the tile's: scratch
+        for g in range(0, g0, 8):
+            _sum_table8(table, pg, g, L, acc, s8)
+    for g in range(g0, Gt - (Gt - g0) % 4, 4):
         p0, p1, p2, p3 = pg[g], pg[g + 1], pg[g + 2], pg[g + 3]
         if p0 | p1 | p2 | p3:
             # rows taken first: the loop then vectorises without per-pass index arithmetic
@@ -226,7 +267,7 @@ def _sum_table(table, pg, Gt, L, acc):
             t0, t1, t2, t3 = table[g, p0], table[g + 1, p1], table[g + 2, p2], table[g + 3, p3]
             for q in range(L):
                 acc[q] += (t0[q] + t1[q]) + (t2[q] + t3[q])
-    for g in range(Gt - Gt % 4, Gt):
+    for g in range(Gt - (Gt - g0) % 4, Gt):
         pt = pg[g]
         if pt != 0:
             row = table[g, pt]
@@ -264,8 +305,8 @@ def _sum_rows(wt, pg, Gt, gs, d, L, acc):
 @njit(inline="always")
 def _plane_sums(use_table, table, wt, pg, Gt, gs, d, L, acc):
     """The partial sums acc[:L] of one input plane (patterns pg) on one tile."""
-    if use_table:
-        _sum_table(table, pg, Gt, L, acc)
+    if use_table:  # the table's int8 chunk (``_build_table``); 0: no table
+        _sum_table(table, pg, Gt, L, acc, use_table)
     else:
         _sum_rows(wt, pg, Gt, gs, d, L, acc)
 
@@ -653,9 +694,9 @@ def _tile_setup(tiles, g, ci, t, nz, r0, m1, geo, L, table):
             live += nz[m, t, i]
     wt = tiles[g, ci, t]
     Gt = (min(rows, K - t * rows) + gs - 1) // gs
-    use_table = gs > 1 and live >= min_live
-    if use_table and live > 0:
-        _build_table(wt, gs, d, Gt, L, table)
+    use_table = 0  # else the table's int8 chunk (``_build_table``)
+    if gs > 1 and live >= min_live and live > 0:
+        use_table = _build_table(wt, gs, d, Gt, L, table)
     return live, wt, Gt, use_table
 
 
@@ -741,8 +782,9 @@ def _mvm_task(task, pat, nz, tiles, spw, pw, kfix, geo, adc, run, proto, y, stat
     cm_f = np.float32(cmax)
     s_rar = np.float32(1.0) / np.float32(np.int64(1) << (b - 1))
     # int8 table entries: a group sums at most gs * (2^d - 1) * (2^c - 1) <= 90 (d <= 2,
-    # gs * d = 4, c <= 4), which halves the bytes read per partial sum (the table is read from L2)
-    table = np.empty((tiles.shape[3] // gs if gs > 1 else 1, npat, SP * nc), np.int8)
+    # gs * d = 4, c <= 4), which halves the bytes read per partial sum (the table is read from L2);
+    # one spare group past the tile's is ``_sum_table``'s int8 scratch
+    table = np.empty((tiles.shape[3] // gs + 1 if gs > 1 else 1, npat, SP * nc), np.int8)
     tmp = np.zeros(SP * nc, proto.dtype)  # one vector's sums before they are placed (bfp)
     # the count buffer: partial sums of converted planes, counted when full
     accB = np.zeros((COUNT_ROWS, QV), proto.dtype)
@@ -868,7 +910,7 @@ def _calibration_task(task, pat, nz, tiles, geo, b, nearest, mc, proto, hist, er
     L = SP * min(nc, (N + block - 1) // block * block - n0)
     r0 = g * M
     npat = (1 << (gs * d)) if gs > 1 else 1
-    table = np.empty((tiles.shape[3] // gs if gs > 1 else 1, npat, SP * nc), np.int8)
+    table = np.empty((tiles.shape[3] // gs + 1 if gs > 1 else 1, npat, SP * nc), np.int8)
     acc = np.zeros(SP * nc, proto.dtype)
     for t in range(T):
         live, wt, Gt, use_table = _tile_setup(tiles, g, n0 // nc, t, nz, r0 + m0, r0 + m1, geo,

@@ -345,3 +345,40 @@ def test_prepared_and_grouped_argument_errors() -> None:
     np.testing.assert_array_equal(  # one window for every group
         crossbar_mvm(x, prep, window=1), crossbar_mvm(x, prep, window=[1, 1, 1])
     )
+
+
+# -- the partial-sum paths: int8 chunks of the lookup table, four-group passes, direct rows
+
+
+@pytest.mark.parametrize("mapping", MAPPINGS)
+@pytest.mark.parametrize("adc", ["ideal", "calibrated", "rar", "bfp"])
+def test_table_paths_equal_direct_rows_and_naive(mapping: str, adc: str) -> None:
+    # batches large enough for the lookup table; 1- and 2-bit cells take its int8 eight-group
+    # chunks, 3-bit cells the four-group passes; K not a multiple of R (a short last tile whose
+    # groups are not a multiple of 8), N not a multiple of the bfp block; signed inputs and
+    # dac_bits = 2; the same numbers and counts with the table turned off (direct rows)
+    rng = np.random.default_rng(11)
+    shapes = [(128, 300, 21), (100, 233, 13), (37, 90, 9)]
+    for (rows, K, N), cell_bits, extra in itertools.product(
+        shapes, (1, 2, 3), ({}, {"input_signed": True}, {"dac_bits": 2})
+    ):
+        cfg = CIMConfig(rows=rows, cell_bits=cell_bits, weight_mapping=mapping, adc=adc,
+                        adc_bits=None if adc == "ideal" else 4, block=5, **extra)  # fmt: skip
+        lo, hi = (-128, 127) if cfg.input_signed else (0, 255)
+        x = rng.integers(lo, hi + 1, size=(24, K)) * (rng.random((24, K)) < 0.7)
+        w = rng.integers(-127, 128, size=(K, N))
+        w[:, 0] = 127
+        w[:, 1] = -127
+        kw = {"window": 2} if adc == "calibrated" else {}
+        prep = prepare_weights(w, cfg)
+        y, st = crossbar_mvm(x, prep, return_stats=True, **kw)
+        direct = prepare_weights(w, cfg)
+        direct.min_live = 1 << 30  # no tile builds its table
+        y_rows, st_rows = crossbar_mvm(x, direct, return_stats=True, **kw)
+        what = f"rows={rows} K={K} N={N} c={cell_bits} {extra}"
+        np.testing.assert_array_equal(y, y_rows, err_msg=what)
+        assert st.to_dict() == st_rows.to_dict(), what
+        y_ref, st_ref = naive_mvm(x, w, cfg, **kw)
+        np.testing.assert_array_equal(y, y_ref, err_msg=what)
+        if adc == "ideal":
+            np.testing.assert_array_equal(y, x @ w, err_msg=what)
