@@ -7,7 +7,9 @@ over independent (group, output chunk, vector chunk) tasks, each owning a disjoi
 output. They share the serial tier: a task's span, a tile's set-up (its weight rows, and a lookup
 table of weight-slice sums when enough planes use it) and one plane's partial sums; then the
 fused ADC + shift-add pass, or the calibration sums. Groups of a grouped convolution are just
-more tasks (block-diagonal: each group's K x N matrix on arrays of its own).
+more tasks (block-diagonal: each group's K x N matrix on arrays of its own); narrow grouped layers
+(depthwise: K = 9, N = 1) run their groups side by side in one task's lanes instead
+(``mvm_group_lanes``, see "groups side by side" below).
 
 Partial sums: the rows of a tile are cut into groups of ``gs`` rows; a group's plane digits form a
 pattern of gs*d bits, and ``table[g, pattern]`` holds the sum of digit * slice value over the
@@ -937,3 +939,247 @@ def calibration_tiles(pat, nz, tiles, geo, b, nearest, mc, proto, hist, errs, us
     tasks = hist.shape[0] if use_hist else errs.shape[0]
     for task in prange(tasks):
         _calibration_task(task, pat, nz, tiles, geo, b, nearest, mc, proto, hist, errs, use_hist)
+
+
+# ---- groups side by side: narrow grouped layers (depthwise) ------------------------------------
+# A depthwise layer has K = 9 rows and N = 1 output per group: SP lanes per group, too few for a
+# vector pass of their own. Here a task takes V groups (of one fixed window) and one vector at a
+# time, and interleaves the groups' lanes: lane j*UV + u*V + v of the task is lane j*U + u of
+# group g0 + v (UV = U*V), so that a bfp block's members still sit UV lanes apart and the ADC and
+# the counters of ``_mvm_task`` run unchanged over V * L lanes. The mapping is unchanged: each
+# group's K x N matrix sits on arrays of its own, and each lane's partial sum is that of its own
+# group's rows and input; only the order of the work differs. The partial sums are taken row by
+# row, vectorised over the V groups (one digit per group and row, times the gathered weights).
+
+
+@njit_parallel
+def plane_nonzero(xu, rows, d, nz):
+    """nz[m, t, i] = 1 if plane i of vector m has a nonzero digit over tile t (xu: (M, K)).
+
+    A digit is nonzero exactly when its bits are set in the OR of the tile's inputs.
+    """
+    M, K = xu.shape
+    T, P = nz.shape[1], nz.shape[2]
+    mask = (np.int64(1) << d) - 1
+    for m in prange(M):
+        for t in range(T):
+            acc = np.int64(0)
+            for r in range(t * rows, min(K, (t + 1) * rows)):
+                acc |= np.int64(xu[m, r])
+            for i in range(P):
+                nz[m, t, i] = 1 if (acc >> (i * d)) & mask else 0
+
+
+@njit
+def _group_lane_weights(pw, spw, block, NB, V, N):
+    """``_lane_weights`` for V interleaved groups: lane j*UV + (sp*NB + beta)*V + v."""
+    P, SP = pw.shape[0], spw.shape[0]
+    U = SP * NB
+    UV = U * V
+    wv = np.empty((P, UV * block), np.int64)
+    members = np.zeros(UV * block, np.int64)
+    for i in range(P):
+        for j in range(block):
+            for u in range(U):
+                for v in range(V):
+                    wv[i, j * UV + u * V + v] = pw[i] * spw[u // NB]
+    for u in range(U):
+        for v in range(V):
+            members[u * V + v] = max(0, min(block, N - (u % NB) * block))
+    return wv, members
+
+
+@njit(inline="always")
+def _group_row_sums(xg, we, rt, sh, mask, LB, V, dv, acc):
+    """acc[u*V + v] = sum over rows r < rt of digit_r of group v times we[r, u*V + v].
+
+    dv: scratch of V digits, in the accumulator's dtype (every product fits it: <= Pmax).
+    """
+    for q in range(LB * V):
+        acc[q] = 0
+    for r in range(rt):
+        xr = xg[r]
+        wr = we[r]
+        for v in range(V):
+            dv[v] = (xr[v] >> sh) & mask
+        for u in range(LB):  # slices: the loop over v then vectorises (measured 3x)
+            a = acc[u * V : (u + 1) * V]
+            w = wr[u * V : (u + 1) * V]
+            for v in range(V):
+                a[v] += dv[v] * w[v]
+
+
+@njit(inline="always")
+def _group_flush(ybuf, fast, block, SP, NB, UV, V, spw, y, m, g0, N, tf):
+    """y[m, (g0 + v)*N + n] += the sum over slices of the lanes of output n of group g0 + v.
+
+    fast: ybuf holds float32 codes times plane weights, summed with the slice weights in
+    float64 (exact, see ``_flushf``); else int64 lanes already weighted (see ``_flush``).
+    """
+    for j in range(block):
+        for beta in range(NB):
+            n = beta * block + j
+            if n >= N:
+                continue
+            for v in range(V):
+                tf[v] = 0.0
+            for sp in range(SP):
+                base = j * UV + (sp * NB + beta) * V
+                wgt = np.float64(spw[sp]) if fast else np.float64(1.0)
+                if fast:
+                    for v in range(V):
+                        tf[v] += wgt * np.float64(ybuf[base + v])
+                else:
+                    for v in range(V):
+                        y[m, (g0 + v) * N + n] += np.int64(ybuf[base + v])
+            if fast:
+                for v in range(V):
+                    y[m, (g0 + v) * N + n] += np.int64(tf[v])
+
+
+@njit
+def _mvm_task_groups(task, xu, nz, tiles, gtasks, spw, pw, kfix, geo, adc, run, proto, y, stats):
+    """One task of ``mvm_group_lanes``: groups gtasks[.] interleaved, vectors one at a time.
+
+    The ADC, shift-add and counters are ``_mvm_task``'s over V * L lanes; a group that does not
+    use a plane has zero sums in its lanes there, which convert to 0 and reach no counter, and
+    conversions are counted from the live planes only.
+    """
+    M, K, N, rows, gs, d, nc, block, min_live = geo
+    kind, b, nearest, Pmax = adc
+    mc, flush_every, fast, stats_on = run
+    T = tiles.shape[2]
+    P, SP = nz.shape[2], spw.shape[0]
+    n_mch = (M + mc - 1) // mc
+    gt = task // n_mch
+    m0 = (task % n_mch) * mc
+    m1 = min(M, m0 + mc)
+    g0, V = gtasks[gt, 0], gtasks[gt, 1]
+    nlen = (N + block - 1) // block * block  # one output chunk: the caller checks
+    NB = nlen // block
+    U = SP * NB
+    L = SP * nlen
+    UV = V * U
+    QV = V * L
+    k_fixed = kfix[g0]  # equal over the task's groups: the caller checks
+    half_fixed = ((np.int64(1) << k_fixed) >> 1) * nearest
+    cmax = (np.int64(1) << b) - 1 if kind != IDEAL else np.int64(1) << 62
+    kmax = max(0, 64 - leading_zeros(np.uint64(max(1, Pmax))) - b)
+    thr = np.zeros(max(4, -(-kmax // 4) * 4), proto.dtype)
+    n_thr, count_sat = _thresholds(kind, k_fixed, half_fixed, nearest, cmax, b, kmax, Pmax, thr)
+    n_rows = thr.shape[0] + 1
+    sc_f = np.float32(np.int64(1) << k_fixed)
+    inv_f = np.float32(1.0) / sc_f
+    hf_f = np.float32(0.5) * sc_f if nearest else np.float32(0.0)
+    cm_f = np.float32(cmax)
+    s_rar = np.float32(1.0) / np.float32(np.int64(1) << (b - 1))
+    mask = (np.int64(1) << d) - 1
+    RG = tiles.shape[3]
+    we = np.zeros((RG, QV), np.int8)  # the task's weight rows, groups interleaved
+    xg = np.zeros((RG, V), xu.dtype)  # one vector's inputs: row r of group g0 + v
+    dv = np.zeros(V, proto.dtype)  # the accumulator's dtype (not int64): 3x faster sums
+    accB = np.zeros((COUNT_ROWS, QV), proto.dtype)
+    nb = 0
+    ybuf = np.zeros(QV, np.int64)
+    ybuf_f = np.zeros(QV, np.float32)
+    tf = np.zeros(V, np.float64)
+    scf = np.zeros(QV, np.float32)
+    invf = np.zeros(QV, np.float32)
+    cnt = np.zeros((n_rows, QV), proto.dtype)
+    ones = np.ones(QV, np.int64)
+    used = np.zeros(P, np.int64)
+    since = 0
+    conv = 0
+    kbB = np.zeros((COUNT_ROWS, QV) if kind == BFP else (1, 1), proto.dtype)
+    tbB = np.zeros((COUNT_ROWS, QV) if kind == BFP else (1, 1), proto.dtype)
+    wv, members = _group_lane_weights(pw, spw, block, NB, V, N)
+    real = 0  # conversions per plane of one group: bfp's padding lanes convert nothing
+    for u in range(U):
+        real += members[u * V]
+    for t in range(T):
+        k0 = t * rows
+        rt = min(rows, K - k0)
+        for v in range(V):
+            wt = tiles[g0 + v, 0, t]
+            for r in range(rt):
+                for q in range(block * U):
+                    we[r, q * V + v] = wt[r, q]
+        for m in range(m0, m1):
+            live = 0
+            for i in range(P):
+                used[i] = 0
+            for v in range(V):
+                row = (g0 + v) * M + m
+                for i in range(P):
+                    used[i] += nz[row, t, i]
+            for i in range(P):
+                live += used[i]
+            if live == 0:
+                continue
+            for v in range(V):
+                src = xu[(g0 + v) * M + m]
+                for r in range(rt):
+                    xg[r, v] = src[k0 + r]
+            if fast:
+                ybuf_f[:QV] = 0
+            else:
+                ybuf[:QV] = 0
+            for i in range(P):
+                if used[i] == 0:
+                    continue  # an all-zero plane of every group: skipped, no conversions
+                slot = nb if stats_on else 0
+                acc = accB[slot]
+                _group_row_sums(xg, we, rt, i * d, mask, block * U, V, dv, acc)
+                pwf = np.float32(pw[i])
+                if kind == BFP:
+                    kb = kbB[slot]
+                    _block_windows(acc, block, UV, b, kb)
+                    if stats_on:
+                        _rz_thresholds(kb, UV, nearest, tbB[slot])
+                    if fast:
+                        _adcf_bfp(acc, block, UV, pwf, nearest, kb, scf, invf, ybuf_f)
+                    else:
+                        _adc_bfp(acc, block, UV, wv, i, nearest, kb, ybuf)
+                elif kind == RAR and fast:
+                    _adcf_rar(acc, QV, pwf, s_rar, nearest, ybuf_f)
+                elif kind == RAR:
+                    _adc_rar(acc, QV, wv, i, b, nearest, ybuf)
+                elif fast:
+                    _adcf_fixed(acc, QV, pwf, sc_f, inv_f, hf_f, cm_f, ybuf_f)
+                else:
+                    _adc_fixed(acc, QV, wv, i, k_fixed, half_fixed, cmax, ybuf)
+                if stats_on:
+                    nb += 1
+                    if nb == COUNT_ROWS:
+                        _count_buffer(kind, accB, kbB, tbB, nb, QV, UV, block, thr, n_thr, cnt)
+                        nb = 0
+            if stats_on:
+                conv += (real if kind == BFP else L) * live
+            if fast:
+                _group_flush(ybuf_f, True, block, SP, NB, UV, V, spw, y, m, g0, N, tf)
+            else:
+                _group_flush(ybuf, False, block, SP, NB, UV, V, spw, y, m, g0, N, tf)
+            since += 1
+            if stats_on and since == flush_every:
+                _count_buffer(kind, accB, kbB, tbB, nb, QV, UV, block, thr, n_thr, cnt)
+                nb = 0
+                _flush_counts(cnt, ones, members, QV, UV, kind, kmax, count_sat, conv, stats,
+                              task)  # fmt: skip
+                since = 0
+                conv = 0
+    if stats_on:
+        _count_buffer(kind, accB, kbB, tbB, nb, QV, UV, block, thr, n_thr, cnt)
+        _flush_counts(cnt, ones, members, QV, UV, kind, kmax, count_sat, conv, stats, task)
+
+
+@njit_parallel
+def mvm_group_lanes(xu, nz, tiles, gtasks, spw, pw, kfix, geo, adc, run, proto, y, stats):
+    """``mvm_tiles`` for narrow grouped layers (one output chunk), groups interleaved.
+
+    xu: (groups * M, K) plane source (rows g * M + m); nz: its live planes (``plane_nonzero``);
+    gtasks: (n, 2) int64 (first group, groups) of each run of groups, equal fixed windows in a
+    run; tasks run (group run, vector chunk of mc). Other arguments as ``mvm_tiles``'s.
+    """
+    for task in prange(stats.shape[0]):
+        _mvm_task_groups(task, xu, nz, tiles, gtasks, spw, pw, kfix, geo, adc, run, proto, y,
+                         stats)  # fmt: skip

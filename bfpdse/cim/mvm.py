@@ -5,7 +5,9 @@ The arithmetic is docs/spec.md's; the work is done by the kernels in ``kernels.p
 validates the arguments, cuts the weights into slice tiles once per (layer, config)
 (``PreparedWeights``), applies the input blocks (SPEC step 0), packs the input planes, picks
 chunk sizes, runs the driver batch chunk by batch chunk, and turns the kernel's counters into a
-``CIMStats``. Grouped layers run as one pass over all their groups.
+``CIMStats``. Grouped layers run as one pass over all their groups; narrow ones (at most
+GROUP_LANES_MAX lanes and GROUP_ROWS_MAX rows per group: depthwise) with the groups side by side
+in the lanes of a task (``kernels.mvm_group_lanes``), the same numbers and counts.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ PATTERN_BYTES = 64 * 1024 * 1024
 HIST_LIMIT = 1 << 16
 #: live input planes of a task from which a tile's lookup table pays for its building
 TABLE_MIN_PLANES = 12
+#: grouped layers with at most this many lanes (slices x outputs) per group and rows per group
+#: run their groups side by side (``kernels.mvm_group_lanes``); None: always, 0: never (tests)
+GROUP_LANES_MAX: int | None = 64
+GROUP_ROWS_MAX = 32
+#: lanes of one side-by-side task (the groups of a run fill up to this many)
+GROUP_TASK_LANES = 1024
 
 
 # ----------------------------------------------------------------------------- checks
@@ -424,10 +432,82 @@ def _batch_rows(x: np.ndarray, m0: int, m1: int, cfg: CIMConfig) -> np.ndarray:
     return _plane_source(x[:, m0:m1].reshape(groups * (m1 - m0), K), cfg)
 
 
+def _side_by_side(prep: PreparedWeights) -> bool:
+    """Whether a grouped layer runs its groups side by side (``kernels.mvm_group_lanes``)."""
+    if prep.groups < 2 or prep.n_chunks != 1:
+        return False
+    if GROUP_LANES_MAX is None:
+        return True
+    return prep.SP * prep.Np <= GROUP_LANES_MAX and prep.K <= GROUP_ROWS_MAX
+
+
+def _group_runs(prep: PreparedWeights, kfix: np.ndarray, M: int) -> tuple[np.ndarray, int]:
+    """(first group, groups) of each side-by-side task, and vectors per task.
+
+    A run holds groups of one fixed window (the ADC of a pass has one), at most
+    GROUP_TASK_LANES lanes, split evenly; vector chunks make at least 4 tasks per thread.
+    """
+    per = max(1, GROUP_TASK_LANES // max(1, prep.SP * prep.Np))
+    runs = []
+    g = 0
+    while g < prep.groups:
+        e = g + 1
+        while e < prep.groups and kfix[e] == kfix[g]:
+            e += 1
+        n = -(-(e - g) // per)  # split a run of equal windows evenly
+        for i in range(n):
+            a, b = g + (e - g) * i // n, g + (e - g) * (i + 1) // n
+            runs.append((a, b - a))
+        g = e
+    gtasks = np.array(runs, dtype=np.int64).reshape(-1, 2)
+    threads = numba.get_num_threads()
+    n_mch = max(1, min(M, -(-4 * threads // len(runs))))
+    return gtasks, max(1, -(-M // n_mch))
+
+
+def _execute_side_by_side(
+    x: np.ndarray, prep: PreparedWeights, kfix: np.ndarray, want_stats: bool
+) -> tuple[np.ndarray, CIMStats | None]:
+    """``_execute`` with the groups side by side in the lanes (narrow grouped layers)."""
+    cfg = prep.cfg
+    groups, M = x.shape[0], x.shape[1]
+    y = np.zeros((M, groups * prep.N), dtype=np.int64)
+    kst = np.zeros((groups, kn.N_STAT), dtype=np.int64)
+    nz_counts = np.zeros((groups, prep.T), dtype=np.int64)
+    kind = get_scheme(cfg.adc).kind
+    adc = (kind, cfg.adc_bits, int(cfg.rounding == "nearest"), cfg.pmax)
+    plan = _Plan(prep, cfg, M)
+    for m0 in range(0, M, plan.batch):
+        m1 = min(M, m0 + plan.batch)
+        mb = m1 - m0
+        xs = _batch_rows(x, m0, m1, cfg)
+        xu = _unsigned_planes(xs, cfg)
+        if xu.dtype != np.uint8:
+            xu = xu.astype(np.int64, copy=False)
+        nz = np.empty((groups * mb, prep.T, cfg.n_planes), dtype=np.uint8)
+        kn.plane_nonzero(xu, cfg.rows, cfg.dac_bits, nz)
+        gtasks, mc = _group_runs(prep, kfix, mb)
+        run = (mc, prep.flush_every, prep.fast, want_stats)
+        stats = np.zeros((len(gtasks) * -(-mb // mc), kn.N_STAT), dtype=np.int64)
+        yb = y[m0:m1]
+        kn.mvm_group_lanes(xu, nz, prep.tiles, gtasks, prep.spw, prep.pw, kfix, plan.geo(mb),
+                           adc, run, prep.proto, yb, stats)  # fmt: skip
+        kst[0] += stats.sum(axis=0)  # _collect_stats sums the counters over the groups
+        nz_counts += nz.reshape(groups, mb, prep.T, cfg.n_planes).sum(axis=(1, 3), dtype=np.int64)
+        if cfg.weight_mapping == "offset":
+            sums = xs.reshape(groups, mb, prep.K).sum(axis=2, dtype=np.int64)
+            yb.reshape(mb, groups, prep.N)[:] -= (sums.T << (cfg.weight_bits - 1))[:, :, None]
+    if not want_stats:
+        return y, None
+    return y, _collect_stats(prep, M, nz_counts, kst, kfix)
+
+
 def _execute(
     x: np.ndarray, prep: PreparedWeights, kfix: np.ndarray, want_stats: bool
 ) -> tuple[np.ndarray, CIMStats | None]:
     """y (M, groups * N) int64 of x (groups, M, K), and the statistics if asked for."""
+    if _side_by_side(prep):
+        return _execute_side_by_side(x, prep, kfix, want_stats)
     cfg = prep.cfg
     groups, M = x.shape[0], x.shape[1]
     plan = _Plan(prep, cfg, M)

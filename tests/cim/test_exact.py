@@ -308,6 +308,54 @@ def test_grouped_pass_equals_one_call_per_group(adc: str, data: st.DataObject) -
         np.testing.assert_array_equal(y[g], y_naive, err_msg=case.describe())
 
 
+def _both_paths(x, w, cfg, window, lanes: int):
+    """(y, stats) of the groups side by side (tasks of ``lanes`` lanes) and of the plain pass."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mvm, "GROUP_LANES_MAX", None)
+        mp.setattr(mvm, "GROUP_TASK_LANES", lanes)
+        side = _call(x, w, cfg, window)
+        mp.setattr(mvm, "GROUP_LANES_MAX", 0)
+        return side, _call(x, w, cfg, window)
+
+
+@pytest.mark.parametrize("adc", SCHEMES)
+@given(data=st.data(), lanes=st.sampled_from([1, 16, 1024]))
+def test_side_by_side_equals_the_plain_pass(adc: str, data: st.DataObject, lanes: int) -> None:
+    # every mapping, option and field; runs of equal windows, tasks of one or more groups
+    case, x, w, wins = data.draw(grouped_cases(adc=adc))
+    cfg = CIMConfig(**case.cfg)
+    window = None if wins[0] is None else wins
+    prep = prepare_weights(w, cfg)
+    (y, stats), (y_ref, st_ref) = _both_paths(x, prep, cfg, window, lanes)
+    np.testing.assert_array_equal(y, y_ref, err_msg=case.describe())
+    assert stats.to_dict() == st_ref.to_dict(), case.describe()
+    if prep.n_chunks == 1 and x.shape[0] > 1:  # the side-by-side path ran: check the reference
+        for g in range(x.shape[0]):
+            y_naive, _ = naive_mvm(x[g], w[g], cfg, window=wins[g])
+            np.testing.assert_array_equal(y[g], y_naive, err_msg=case.describe())
+
+
+@pytest.mark.parametrize("adc", SCHEMES)
+@pytest.mark.parametrize("mapping", MAPPINGS)
+def test_depthwise_side_by_side_equals_one_call_per_group(adc: str, mapping: str) -> None:
+    # depthwise-like: 40 groups of K = 9, N = 1 (bfp: one block of one output), ReLU-like inputs
+    rng = np.random.default_rng(11)
+    cfg = CIMConfig(adc=adc, adc_bits=3, weight_mapping=mapping)
+    x = np.minimum(rng.exponential(40.0, size=(40, 70, 9)), 255).astype(np.uint8)
+    x *= (rng.random(x.shape) < 0.5).astype(np.uint8)
+    x[3] = 0  # a group without input
+    w = rng.integers(-127, 128, size=(40, 9, 1))
+    window = None
+    if adc == "calibrated":
+        window = [calibrate_window(x[g], w[g], cfg) for g in range(40)]
+        window[5:20] = [window[5]] * 15  # a long run of one window
+    (y, stats), (y_ref, st_ref) = _both_paths(x, w, cfg, window, 64)
+    y_pg, st_pg = _per_group(x, w, cfg, window or [None] * 40)
+    np.testing.assert_array_equal(y, y_pg)
+    np.testing.assert_array_equal(y_ref, y_pg)
+    assert stats.to_dict() == st_pg.to_dict() == st_ref.to_dict()
+
+
 def test_grouped_counts_are_sums_over_groups() -> None:
     # depthwise-like: K = 9 on 128-row arrays, one output per group, a calibrated window each
     rng = np.random.default_rng(5)
