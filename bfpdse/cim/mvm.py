@@ -465,6 +465,20 @@ def _group_runs(prep: PreparedWeights, kfix: np.ndarray, M: int) -> tuple[np.nda
     return gtasks, max(1, -(-M // n_mch))
 
 
+def _finish_batch(
+    prep: PreparedWeights, xs: np.ndarray, nz: np.ndarray, yb: np.ndarray, nz_counts: np.ndarray
+) -> None:
+    """After a batch's kernel call: count its live planes per (group, tile) into ``nz_counts``
+    and, for the offset mapping, take the offset's share out of its outputs ``yb``."""
+    cfg = prep.cfg
+    groups, mb = nz_counts.shape[0], yb.shape[0]
+    nz_counts += nz.reshape(groups, mb, prep.T, cfg.n_planes).sum(axis=(1, 3), dtype=np.int64)
+    if cfg.weight_mapping == "offset":
+        # u = w + 2^(Wb-1): subtract 2^(Wb-1) * sum_k x'[m, k], exactly, in int64
+        sums = xs.reshape(groups, mb, prep.K).sum(axis=2, dtype=np.int64)
+        yb.reshape(mb, groups, prep.N)[:] -= (sums.T << (cfg.weight_bits - 1))[:, :, None]
+
+
 def _execute_side_by_side(
     x: np.ndarray, prep: PreparedWeights, kfix: np.ndarray, want_stats: bool
 ) -> tuple[np.ndarray, CIMStats | None]:
@@ -493,10 +507,7 @@ def _execute_side_by_side(
         kn.mvm_group_lanes(xu, nz, prep.tiles, gtasks, prep.spw, prep.pw, kfix, plan.geo(mb),
                            adc, run, prep.proto, yb, stats)  # fmt: skip
         kst[0] += stats.sum(axis=0)  # _collect_stats sums the counters over the groups
-        nz_counts += nz.reshape(groups, mb, prep.T, cfg.n_planes).sum(axis=(1, 3), dtype=np.int64)
-        if cfg.weight_mapping == "offset":
-            sums = xs.reshape(groups, mb, prep.K).sum(axis=2, dtype=np.int64)
-            yb.reshape(mb, groups, prep.N)[:] -= (sums.T << (cfg.weight_bits - 1))[:, :, None]
+        _finish_batch(prep, xs, nz, yb, nz_counts)
     if not want_stats:
         return y, None
     return y, _collect_stats(prep, M, nz_counts, kst, kfix)
@@ -527,11 +538,7 @@ def _execute(
         kn.mvm_tiles(pat, nz, prep.tiles, prep.spw, prep.pw, kfix, plan.geo(mb), adc, run,
                      prep.proto, yb, stats)  # fmt: skip
         kst += stats.reshape(groups, -1, kn.N_STAT).sum(axis=1)
-        nz_counts += nz.reshape(groups, mb, prep.T, cfg.n_planes).sum(axis=(1, 3), dtype=np.int64)
-        if cfg.weight_mapping == "offset":
-            # u = w + 2^(Wb-1): subtract 2^(Wb-1) * sum_k x'[m, k], exactly, in int64
-            sums = xs.reshape(groups, mb, prep.K).sum(axis=2, dtype=np.int64)
-            yb.reshape(mb, groups, prep.N)[:] -= (sums.T << (cfg.weight_bits - 1))[:, :, None]
+        _finish_batch(prep, xs, nz, yb, nz_counts)
     if not want_stats:
         return y, None
     return y, _collect_stats(prep, M, nz_counts, kst, kfix)
