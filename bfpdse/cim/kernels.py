@@ -660,6 +660,67 @@ def _thresholds(kind, k_fixed, half_fixed, nearest, cmax, b, kmax, Pmax, thr):
     return (4 if count_sat else 2), count_sat
 
 
+@njit(inline="always")
+def _adc_setup(kind, k_fixed, b, nearest, Pmax, proto):
+    """A task's ADC constants and counter thresholds (both drivers).
+
+    Returns (consts, thr, n_thr, count_sat, kmax): consts = (k_fixed, half_fixed, cmax, and the
+    float32 path's sc, inv, hf, cm, s_rar: exact powers of two, no pow() in the loops).
+    """
+    half_fixed = ((np.int64(1) << k_fixed) >> 1) * nearest
+    cmax = (np.int64(1) << b) - 1 if kind != IDEAL else np.int64(1) << 62
+    kmax = max(0, 64 - leading_zeros(np.uint64(max(1, Pmax))) - b)  # largest rar window F - b
+    thr = np.zeros(max(4, -(-kmax // 4) * 4), proto.dtype)
+    n_thr, count_sat = _thresholds(kind, k_fixed, half_fixed, nearest, cmax, b, kmax, Pmax, thr)
+    sc_f = np.float32(np.int64(1) << k_fixed)
+    inv_f = np.float32(1.0) / sc_f
+    hf_f = np.float32(0.5) * sc_f if nearest else np.float32(0.0)
+    s_rar = np.float32(1.0) / np.float32(np.int64(1) << (b - 1))
+    consts = (k_fixed, half_fixed, cmax, sc_f, inv_f, hf_f, np.float32(cmax), s_rar)
+    return consts, thr, n_thr, count_sat, kmax
+
+
+@njit(inline="always")
+def _convert_plane(adc, consts, run, i, nb, accB, kbB, tbB, scf, invf, ybuf, ybuf_f, cnt, pw, wv,
+                   block, UV, QV, thr, n_thr):  # fmt: skip
+    """ADC of plane i's partial sums accB[slot] (QV lanes) into ybuf (ybuf_f: float32 path).
+
+    bufs = (accB, kbB, tbB, scf, invf, ybuf, ybuf_f, cnt), a task's buffers. With statistics
+    the plane stays in row nb of the count buffer, which is counted when full. Returns the
+    buffer rows in use (both drivers' per-plane step).
+    """
+    kind, b, nearest = adc[0], adc[1], adc[2]
+    fast, stats_on = run[2], run[3]
+    k_fixed, half_fixed, cmax, sc_f, inv_f, hf_f, cm_f, s_rar = consts
+    slot = nb if stats_on else 0
+    acc = accB[slot]
+    pwf = np.float32(pw[i])
+    if kind == BFP:
+        kb = kbB[slot]
+        _block_windows(acc, block, UV, b, kb)
+        if stats_on:
+            _rz_thresholds(kb, UV, nearest, tbB[slot])
+        if fast:
+            _adcf_bfp(acc, block, UV, pwf, nearest, kb, scf, invf, ybuf_f)
+        else:
+            _adc_bfp(acc, block, UV, wv, i, nearest, kb, ybuf)
+    elif kind == RAR and fast:
+        _adcf_rar(acc, QV, pwf, s_rar, nearest, ybuf_f)
+    elif kind == RAR:
+        _adc_rar(acc, QV, wv, i, b, nearest, ybuf)
+    elif fast:
+        _adcf_fixed(acc, QV, pwf, sc_f, inv_f, hf_f, cm_f, ybuf_f)
+    else:
+        _adc_fixed(acc, QV, wv, i, k_fixed, half_fixed, cmax, ybuf)
+    if not stats_on:
+        return nb
+    nb += 1
+    if nb == COUNT_ROWS:
+        _count_buffer(kind, accB, kbB, tbB, nb, QV, UV, block, thr, n_thr, cnt)
+        nb = 0
+    return nb
+
+
 # ---- the drivers ------------------------------------------------------------------------------
 # Both drivers run prange over tasks (group, output chunk, vector chunk), each owning a disjoint
 # block of the output, and share the serial tier below: a task's span, a tile's set-up (its weight
@@ -769,20 +830,9 @@ def _mvm_task(task, pat, nz, tiles, spw, pw, kfix, geo, adc, run, proto, y, stat
     UV = V * U
     QV = V * L  # lanes of a stacked pass
     r0 = g * M
-    k_fixed = kfix[g]
     npat = (1 << (gs * d)) if gs > 1 else 1
-    half_fixed = ((np.int64(1) << k_fixed) >> 1) * nearest
-    cmax = (np.int64(1) << b) - 1 if kind != IDEAL else np.int64(1) << 62
-    kmax = max(0, 64 - leading_zeros(np.uint64(max(1, Pmax))) - b)  # largest rar window F - b
-    thr = np.zeros(max(4, -(-kmax // 4) * 4), proto.dtype)
-    n_thr, count_sat = _thresholds(kind, k_fixed, half_fixed, nearest, cmax, b, kmax, Pmax, thr)
+    consts, thr, n_thr, count_sat, kmax = _adc_setup(kind, kfix[g], b, nearest, Pmax, proto)
     n_rows = thr.shape[0] + 1  # the threshold rows, then bfp's rounded-to-zero row
-    # float32 constants of the fast path (exact powers of two; no pow() in the loops)
-    sc_f = np.float32(np.int64(1) << k_fixed)
-    inv_f = np.float32(1.0) / sc_f
-    hf_f = np.float32(0.5) * sc_f if nearest else np.float32(0.0)
-    cm_f = np.float32(cmax)
-    s_rar = np.float32(1.0) / np.float32(np.int64(1) << (b - 1))
     # int8 table entries: a group sums at most gs * (2^d - 1) * (2^c - 1) <= 90 (d <= 2,
     # gs * d = 4, c <= 4), which halves the bytes read per partial sum (the table is read from L2);
     # one spare group past the tile's is ``_sum_table``'s int8 scratch
@@ -840,29 +890,8 @@ def _mvm_task(task, pat, nz, tiles, spw, pw, kfix, geo, adc, run, proto, y, stat
                     else:
                         _plane_sums(use_table, table, wt, pat[mm, t, i], Gt, gs, d, L, tmp)
                         _place(tmp, acc, block, U, UV, v * U)
-                pwf = np.float32(pw[i])
-                if kind == BFP:
-                    kb = kbB[slot]
-                    _block_windows(acc, block, UV, b, kb)
-                    if stats_on:
-                        _rz_thresholds(kb, UV, nearest, tbB[slot])
-                    if fast:
-                        _adcf_bfp(acc, block, UV, pwf, nearest, kb, scf, invf, ybuf_f)
-                    else:
-                        _adc_bfp(acc, block, UV, wv, i, nearest, kb, ybuf)
-                elif kind == RAR and fast:
-                    _adcf_rar(acc, QV, pwf, s_rar, nearest, ybuf_f)
-                elif kind == RAR:
-                    _adc_rar(acc, QV, wv, i, b, nearest, ybuf)
-                elif fast:
-                    _adcf_fixed(acc, QV, pwf, sc_f, inv_f, hf_f, cm_f, ybuf_f)
-                else:
-                    _adc_fixed(acc, QV, wv, i, k_fixed, half_fixed, cmax, ybuf)
-                if stats_on:
-                    nb += 1
-                    if nb == COUNT_ROWS:
-                        _count_buffer(kind, accB, kbB, tbB, nb, QV, UV, block, thr, n_thr, cnt)
-                        nb = 0
+                nb = _convert_plane(adc, consts, run, i, nb, accB, kbB, tbB, scf, invf, ybuf,
+                                    ybuf_f, cnt, pw, wv, block, UV, QV, thr, n_thr)  # fmt: skip
             if stats_on:
                 conv += (real if kind == BFP else L) * live
             for v in range(nv):
@@ -1061,18 +1090,9 @@ def _mvm_task_groups(task, xu, nz, tiles, gtasks, spw, pw, kfix, geo, adc, run, 
     L = SP * nlen
     UV = V * U
     QV = V * L
-    k_fixed = kfix[g0]  # equal over the task's groups: the caller checks
-    half_fixed = ((np.int64(1) << k_fixed) >> 1) * nearest
-    cmax = (np.int64(1) << b) - 1 if kind != IDEAL else np.int64(1) << 62
-    kmax = max(0, 64 - leading_zeros(np.uint64(max(1, Pmax))) - b)
-    thr = np.zeros(max(4, -(-kmax // 4) * 4), proto.dtype)
-    n_thr, count_sat = _thresholds(kind, k_fixed, half_fixed, nearest, cmax, b, kmax, Pmax, thr)
+    # the fixed window is equal over the task's groups: the caller checks
+    consts, thr, n_thr, count_sat, kmax = _adc_setup(kind, kfix[g0], b, nearest, Pmax, proto)
     n_rows = thr.shape[0] + 1
-    sc_f = np.float32(np.int64(1) << k_fixed)
-    inv_f = np.float32(1.0) / sc_f
-    hf_f = np.float32(0.5) * sc_f if nearest else np.float32(0.0)
-    cm_f = np.float32(cmax)
-    s_rar = np.float32(1.0) / np.float32(np.int64(1) << (b - 1))
     mask = (np.int64(1) << d) - 1
     RG = tiles.shape[3]
     we = np.zeros((RG, QV), np.int8)  # the task's weight rows, groups interleaved
@@ -1130,29 +1150,8 @@ def _mvm_task_groups(task, xu, nz, tiles, gtasks, spw, pw, kfix, geo, adc, run, 
                 slot = nb if stats_on else 0
                 acc = accB[slot]
                 _group_row_sums(xg, we, rt, i * d, mask, block * U, V, dv, acc)
-                pwf = np.float32(pw[i])
-                if kind == BFP:
-                    kb = kbB[slot]
-                    _block_windows(acc, block, UV, b, kb)
-                    if stats_on:
-                        _rz_thresholds(kb, UV, nearest, tbB[slot])
-                    if fast:
-                        _adcf_bfp(acc, block, UV, pwf, nearest, kb, scf, invf, ybuf_f)
-                    else:
-                        _adc_bfp(acc, block, UV, wv, i, nearest, kb, ybuf)
-                elif kind == RAR and fast:
-                    _adcf_rar(acc, QV, pwf, s_rar, nearest, ybuf_f)
-                elif kind == RAR:
-                    _adc_rar(acc, QV, wv, i, b, nearest, ybuf)
-                elif fast:
-                    _adcf_fixed(acc, QV, pwf, sc_f, inv_f, hf_f, cm_f, ybuf_f)
-                else:
-                    _adc_fixed(acc, QV, wv, i, k_fixed, half_fixed, cmax, ybuf)
-                if stats_on:
-                    nb += 1
-                    if nb == COUNT_ROWS:
-                        _count_buffer(kind, accB, kbB, tbB, nb, QV, UV, block, thr, n_thr, cnt)
-                        nb = 0
+                nb = _convert_plane(adc, consts, run, i, nb, accB, kbB, tbB, scf, invf, ybuf,
+                                    ybuf_f, cnt, pw, wv, block, UV, QV, thr, n_thr)  # fmt: skip
             if stats_on:
                 conv += (real if kind == BFP else L) * live
             if fast:
