@@ -18,8 +18,9 @@ whether the OpenBLAS throttling variables (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE) 
 slow the bound down; run with ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` for the real one.
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001 (bfpdse first, see below)
 
+import bfpdse  # noqa: F401 - before numpy: its thread policy (bfpdse.threads) acts then
 import argparse
 import os
 import resource

@@ -20,8 +20,9 @@ The first forward (quantization, jit load, weight preparation) is left out of th
 count (the cores) unless NUMBA_NUM_THREADS says otherwise: never more threads than cores.
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001 (bfpdse first, see below)
 
+import bfpdse  # noqa: F401 - before numpy: its thread policy (bfpdse.threads) acts then
 import argparse
 import time
 from pathlib import Path

@@ -11,8 +11,9 @@ draws are prepared once (as the engine does for every batch after the first). Ta
 16): ADC-only noise <= 2x and cell noise <= 5x the noiseless time.
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001 (bfpdse first, see below)
 
+import bfpdse  # noqa: F401 - before numpy: its thread policy (bfpdse.threads) acts then
 import argparse
 from functools import partial
 

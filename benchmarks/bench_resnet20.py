@@ -11,8 +11,9 @@ numba kernels are compiled (or loaded from the cache) on a few images before tim
 the crossbar calls and as a share of the whole forward pass that a sweep point runs.
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001 (bfpdse first, see below)
 
+import bfpdse  # noqa: F401 - before numpy: its thread policy (bfpdse.threads) acts then
 import argparse
 import cProfile
 import pstats

@@ -10,8 +10,9 @@ core as the engine sets it) after a warm-up image. The machine is shared: read t
 rough.
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001 (bfpdse first, see below)
 
+import bfpdse  # noqa: F401 - before numpy: its thread policy (bfpdse.threads) acts then
 import argparse
 import time
 from pathlib import Path

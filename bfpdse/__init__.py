@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bfpdse._lazy import lazy_exports
-from bfpdse._version import __version__
-from bfpdse.errors import BfpdseError, DataError, ModelError, SpecError, StoreError
+from bfpdse.threads import quiet_idle_threads
+
+quiet_idle_threads()  # before numpy and numba load: they read it then (bfpdse.threads)
+
+from bfpdse._lazy import lazy_exports  # noqa: E402
+from bfpdse._version import __version__  # noqa: E402
+from bfpdse.errors import BfpdseError, DataError, ModelError, SpecError, StoreError  # noqa: E402
 
 # public name -> module that defines it
 _LAZY = {

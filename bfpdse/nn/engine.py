@@ -356,10 +356,10 @@ def _exact_matmul(cols: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Exact (M, N) float64 accumulators of integer cols (g, M, K) @ w (g, K, Ng).
 
     Row chunks bound the memory of the converted copy (4-8 bytes per 1-byte patch value). They
-    are large: every BLAS call pays for waking its threads, and between the numba kernels (whose
-    threads then compete with BLAS's) that costs milliseconds per call on a loaded machine
-    (resnet20's 78,400 x 144 x 16 layer: 2.4 s in chunks of 512 rows, 0.33 s of 3,640 (2 MiB),
-    0.07 s of 8,192, 0.05 s in one call; 2 cores, load average 6).
+    are large: every BLAS call pays for waking its threads, which costs milliseconds per call on
+    a loaded machine (resnet20's 78,400 x 144 x 16 layer: 2.4 s in chunks of 512 rows, 0.33 s of
+    3,640 (2 MiB), 0.07 s of 8,192, 0.05 s in one call; 2 cores, load average 6). Between calls
+    BLAS's idle threads sleep rather than spin beside numba's kernels (``bfpdse.threads``).
     """
     g, M, K = cols.shape
     out = np.empty((M, g * w.shape[2]), dtype=np.float64)

@@ -6,7 +6,8 @@ a worker is free, so at most one job per worker is in flight, and none is taken 
 requested (``bfpdse.run.stop``): the jobs in flight may finish, and are kept.
 
 Threads x processes <= cores: with N processes each worker's numba (and BLAS) pool gets
-cores // N threads, set by the pool initializer before the worker imports numba. One job (the
+cores // N threads, set by the pool initializer before the worker imports numba. Within a
+process the two pools take turns, and their idle threads sleep (``bfpdse.threads``). One job (the
 default) runs the points in this process, with all cores for numba's parallel kernels; that is
 also the lightest on memory. More jobs pay off when a point's kernels do not use every core
 (small models, small sample counts).

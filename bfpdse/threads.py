@@ -1,0 +1,34 @@
+"""Idle thread pools sleep: the policy that lets numba's and BLAS's pools share the cores.
+
+A forward takes turns between two thread pools many times per batch: numba's (im2col, the
+crossbar kernels; OpenMP's libgomp under numba's default threading layer) and the BLAS
+library's (the float and exact matmuls). Both keep an idle thread spinning after a call, in case
+more work comes: OpenBLAS for 2^28 cycles (about 0.1 s) by default, libgomp for its spin count.
+With as many threads per pool as cores, the pool whose turn it is then shares every core with the
+other pool's spinning threads. On 2 cores this cost resnet20 on Fashion-MNIST 1.2-1.6x on every
+backend (``python benchmarks/bench_resnet20.py``, README "Speed").
+
+``quiet_idle_threads`` sets the variables that make idle threads sleep at once, unless the user
+set them: ``bfpdse/__init__.py`` calls it, so it holds for the CLI and its worker processes. A
+library reads its variable when it loads (OpenBLAS with numpy, libgomp at numba's first parallel
+call): a script that imported numpy before bfpdse keeps OpenBLAS's spinning, and can set
+``OPENBLAS_THREAD_TIMEOUT=4`` in its environment instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: variable -> value that makes a library's idle threads sleep at once
+IDLE_SLEEP = {
+    "OPENBLAS_THREAD_TIMEOUT": "4",  # 2^4 cycles of spinning, OpenBLAS's minimum
+    "OMP_WAIT_POLICY": "PASSIVE",  # libgomp (numba's threads) and any other OpenMP runtime
+    "KMP_BLOCKTIME": "0",  # Intel's OpenMP (MKL builds of numpy)
+}
+
+
+def quiet_idle_threads() -> dict[str, str]:
+    """Set every IDLE_SLEEP variable the environment does not set; returns those it set."""
+    added = {k: v for k, v in IDLE_SLEEP.items() if k not in os.environ}
+    os.environ.update(added)
+    return added
