@@ -12,7 +12,9 @@ backend (``python benchmarks/bench_resnet20.py``, README "Speed").
 set them: ``bfpdse/__init__.py`` calls it, so it holds for the CLI and its worker processes. A
 library reads its variable when it loads (OpenBLAS with numpy, libgomp at numba's first parallel
 call): a script that imported numpy before bfpdse keeps OpenBLAS's spinning, and can set
-``OPENBLAS_THREAD_TIMEOUT=4`` in its environment instead.
+``OPENBLAS_THREAD_TIMEOUT=4`` in its environment instead. So can the workers of a Dask
+cluster started outside bfpdse (``dask worker`` loads numpy before any task runs); a
+``LocalCluster`` started by a bfpdse process inherits the variables.
 """
 
 from __future__ import annotations
