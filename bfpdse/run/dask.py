@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from bfpdse.errors import BfpdseError
-from bfpdse.run.local import Evaluate, Job, Lost, Outcome, cpu_cores, run_point
+from bfpdse.run.local import Evaluate, Job, Lost, Outcome, run_point
+from bfpdse.threads import cpu_cores
 
 if TYPE_CHECKING:
     from bfpdse.run.stop import Stop
@@ -85,8 +86,8 @@ def slots(client: Any) -> int:
 
 def run_on_worker(fn: Callable[..., Any], sections: Mapping[str, str], *args: Any) -> Any:
     """A Dask task: cap numba's threads for this worker, then ``fn(*args)``."""
-    from bfpdse.run.local import limit_threads
     from bfpdse.spec import point
+    from bfpdse.threads import limit_threads
 
     point.SECTIONS.update(sections)
     try:

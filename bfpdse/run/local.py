@@ -6,8 +6,8 @@ a worker is free, so at most one job per worker is in flight, and none is taken 
 requested (``bfpdse.run.stop``): the jobs in flight may finish, and are kept.
 
 Threads x processes <= cores: with N processes each worker's numba (and BLAS) pool gets
-cores // N threads, set by the pool initializer before the worker imports numba. Within a
-process the two pools take turns, and their idle threads sleep (``bfpdse.threads``). One job (the
+cores // N threads (``bfpdse.threads``), set by the pool initializer before the worker imports
+numba. Within a process the two pools take turns, and their idle threads sleep. One job (the
 default) runs the points in this process, with all cores for numba's parallel kernels; that is
 also the lightest on memory. More jobs pay off when a point's kernels do not use every core
 (small models, small sample counts).
@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import pickle
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -35,6 +34,7 @@ from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any
 
 from bfpdse.errors import BfpdseError
+from bfpdse.threads import limit_threads
 
 if TYPE_CHECKING:
     from bfpdse.run.stop import Stop
@@ -42,31 +42,6 @@ if TYPE_CHECKING:
 #: one unit of work: (point_id, dotted settings)
 Task = tuple[str, dict[str, Any]]
 Evaluate = Callable[..., Mapping[str, Any]]
-
-#: thread-pool environment variables of numba and the BLAS libraries numpy may use
-THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def cpu_cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def plan_threads(jobs: int, cores: int | None = None) -> int:
-    """numba threads per process so that threads x processes <= cores (at least 1)."""
-    return max(1, (cores or cpu_cores()) // max(1, jobs))
-
-
-def limit_threads(threads: int) -> None:
-    """Cap numba's threads in this process (and BLAS's, if not imported yet)."""
-    for var in THREAD_VARS:
-        os.environ[var] = str(threads)
-    numba = sys.modules.get("numba")
-    if numba is not None:  # already imported: the env var came too late, set it directly
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
 def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:

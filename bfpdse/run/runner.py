@@ -31,8 +31,6 @@ from bfpdse.run.local import (
     Job,
     Outcome,
     check_picklable,
-    cpu_cores,
-    plan_threads,
     run_inline,
     run_pool,
 )
@@ -43,6 +41,7 @@ from bfpdse.spec.schema import Spec
 from bfpdse.store.folder import SweepFolder
 from bfpdse.store.parts import DAMAGED, PARTS
 from bfpdse.store.table import CSV, PARQUET
+from bfpdse.threads import cpu_cores, plan_threads
 from bfpdse.versions import describe_change, identity
 
 #: at most this many failures are listed in the summary

@@ -245,8 +245,9 @@ def evaluate_point(
     Raises PointFailed if the point fails (its error), Interrupted if stopped by a signal.
     """
     from bfpdse.evaluate import evaluate, warm_up
-    from bfpdse.run.local import check_picklable, cpu_cores, plan_threads, run_pool
+    from bfpdse.run.local import check_picklable, run_pool
     from bfpdse.run.stop import GRACE_S, Stop
+    from bfpdse.threads import cpu_cores, plan_threads
 
     slots = min(jobs or 1, cpu_cores())
     if dask:

@@ -23,7 +23,7 @@ from typing import Any
 from rich.console import Console
 
 from bfpdse.errors import BfpdseError, SpecError, StoreError
-from bfpdse.run.local import Evaluate, Task, cpu_cores, plan_threads
+from bfpdse.run.local import Evaluate, Task
 from bfpdse.search.folder import SearchFolder
 from bfpdse.search.spec import SearchSpec, load_search
 from bfpdse.search.study import (
@@ -46,6 +46,7 @@ from bfpdse.search.study import (
 from bfpdse.search.trial import PRUNED_AT, evaluate_trial
 from bfpdse.spec.point import make_point
 from bfpdse.store.table import CSV, PARQUET
+from bfpdse.threads import cpu_cores, plan_threads
 
 #: how often trials waiting for another process's design look for its part (s)
 SETTLE_POLL_S = 0.2

@@ -6,7 +6,7 @@ from fakes import failing_evaluate, fake_evaluate, threads_evaluate
 
 from bfpdse.errors import BfpdseError
 from bfpdse.run import run_sweep
-from bfpdse.run.local import THREAD_VARS, cpu_cores, plan_threads
+from bfpdse.threads import THREAD_VARS, cpu_cores, plan_threads
 
 from .helpers import sweep_file, table
 

@@ -135,7 +135,7 @@ def test_trials_in_a_process_pool_give_what_one_process_gives(tmp_path):
 def test_trials_on_a_dask_cluster(tmp_path, monkeypatch):
     from distributed import LocalCluster
 
-    from bfpdse.run.local import THREAD_VARS
+    from bfpdse.threads import THREAD_VARS
 
     for var in THREAD_VARS:  # the in-process worker caps threads through these
         monkeypatch.setenv(var, "1")
