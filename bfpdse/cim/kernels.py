@@ -137,6 +137,21 @@ def plane_patterns_packed(words, d, P, pat, nz):
                     pat[m, t, i, g] = v & 0xF
 
 
+@njit
+def count_live(nz, counts):
+    """counts[g, t] += the live planes of tile t over group g's vectors (nz: (groups * M, T, P))."""
+    groups, T = counts.shape
+    M = nz.shape[0] // max(1, groups)
+    P = nz.shape[2]
+    for g in range(groups):
+        for m in range(g * M, (g + 1) * M):
+            for t in range(T):
+                c = 0
+                for i in range(P):
+                    c += nz[m, t, i]
+                counts[g, t] += c
+
+
 #: weight mappings as the kernels number them
 MAP_DIFFERENTIAL, MAP_BALANCED, MAP_OFFSET = 0, 1, 2
 
@@ -884,7 +899,7 @@ def _mvm_task(task, pat, nz, tiles, spw, pw, kfix, geo, adc, run, proto, y, stat
                     mm = v0 + v
                     if v >= nv or nz[mm, t, i] == 0:
                         _clear(acc, block, U, UV, v * U)
-                    elif block == 1:
+                    elif block == 1 or V == 1:  # lanes as _place would put them
                         _plane_sums(use_table, table, wt, pat[mm, t, i], Gt, gs, d, L,
                                     acc[v * L : (v + 1) * L])  # fmt: skip
                     else:

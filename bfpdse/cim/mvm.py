@@ -472,7 +472,7 @@ def _finish_batch(
     and, for the offset mapping, take the offset's share out of its outputs ``yb``."""
     cfg = prep.cfg
     groups, mb = nz_counts.shape[0], yb.shape[0]
-    nz_counts += nz.reshape(groups, mb, prep.T, cfg.n_planes).sum(axis=(1, 3), dtype=np.int64)
+    kn.count_live(nz, nz_counts)  # numpy's sum over axes (1, 3) took 10x longer
     if cfg.weight_mapping == "offset":
         # u = w + 2^(Wb-1): subtract 2^(Wb-1) * sum_k x'[m, k], exactly, in int64
         sums = xs.reshape(groups, mb, prep.K).sum(axis=2, dtype=np.int64)

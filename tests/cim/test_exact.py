@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from naive import STAT_FIELDS, apply_input_blocks, naive_mvm
 
 from bfpdse.cim import CIMConfig, CIMStats, calibrate_window, crossbar_mvm, mvm, prepare_weights
+from bfpdse.cim import kernels as kn
 
 from .cases import (
     MAPPINGS,
@@ -109,6 +110,25 @@ def test_default_config_is_exact(adc: str, mapping: str, signed: bool) -> None:
     y = crossbar_mvm(x, w, cfg, **kw)
     np.testing.assert_array_equal(y, x @ w)
     np.testing.assert_array_equal(naive_mvm(x, w, cfg, **kw)[0], x @ w)
+
+
+@pytest.mark.parametrize("mapping", MAPPINGS)
+@pytest.mark.parametrize("adc_bits", [3, 5])
+def test_wide_bfp_layer_matches_naive(mapping: str, adc_bits: int) -> None:
+    # N = 200 fills a task's 512 lanes, so bfp sums each vector's planes in place (no stacking),
+    # over several vectors per task and output chunks (the last one short)
+    cfg = CIMConfig(adc="bfp", adc_bits=adc_bits, weight_mapping=mapping)
+    rng = np.random.default_rng(adc_bits)
+    x = np.minimum(rng.exponential(30.0, size=(40, 150)), 255).astype(np.int64)
+    x *= rng.random(x.shape) < 0.6
+    w = rng.integers(-127, 128, size=(150, 200))
+    prep = prepare_weights(w, cfg)
+    assert prep.SP * prep.nc >= kn.STACK_LANES and prep.n_chunks >= 2
+    y, stats = crossbar_mvm(x, prep, return_stats=True)
+    y_ref, stats_ref = naive_mvm(x, w, cfg)
+    np.testing.assert_array_equal(y, y_ref)
+    got = stats.to_dict()
+    assert {f: got[f] for f in STAT_FIELDS} == {f: stats_ref[f] for f in STAT_FIELDS}
 
 
 # -- hand-made edges ----------------------------------------------------------------------------
