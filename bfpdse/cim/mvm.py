@@ -269,10 +269,13 @@ class PreparedWeights:
         # a table costs 2^(gs d) - 1 row adds per group to build, a plane summed without it
         # about gs / 2 (d = 1, half the bits set) instead of 1/4 with it
         self.min_live = TABLE_MIN_PLANES
-        # the weights as an exact BLAS operand: the ideal ADC's pass is x' @ w (``_execute_ideal``)
-        bound = K * (1 << cfg.input_bits) * (1 << (cfg.weight_bits - 1))
-        self.w_blas = w.astype(np.float32 if bound < 2**24 else np.float64 if bound < 2**53
-                               else np.int64)  # fmt: skip
+        # the ideal ADC's pass is x' @ w (``_execute_ideal``): its weights as an exact BLAS
+        # operand (every sum an integer below the dtype's exact bound)
+        self.w_blas = np.zeros((groups, 0, 0), np.float32)
+        if get_scheme(cfg.adc).kind == IDEAL:
+            bound = K * (1 << cfg.input_bits) * (1 << (cfg.weight_bits - 1))
+            dtype = np.float32 if bound < 2**24 else np.float64 if bound < 2**53 else np.int64
+            self.w_blas = w.astype(dtype)
         shape = (groups, self.n_chunks, self.T, self.G * self.gs, self.SP * self.nc)
         self.tiles = np.zeros(shape, dtype=np.int8)
         kn.gather_tiles(
