@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from bfpdse.cli._app import app, console, console_err
+from bfpdse.threads import AUTO_PROCESS_SAMPLES
 
 #: points shown by --dry-run before the table is cut (the count is always printed)
 DRY_RUN_ROWS = 200
@@ -36,7 +37,9 @@ def sweep(
         typer.Option(
             min=1,
             help="Worker processes; each gets cores // JOBS numba threads "
-            "\\[default: 1: the points run in this process, numba uses all cores]",
+            "\\[default: one per core, 1 thread each, for 2 or more points of "
+            f"{AUTO_PROCESS_SAMPLES} or more images; else 1: the points run in this process, "
+            "numba uses all cores]",
             show_default=False,
         ),
     ] = None,

@@ -34,14 +34,14 @@ from bfpdse.run.local import (
     run_inline,
     run_pool,
 )
-from bfpdse.run.shard import Plan
+from bfpdse.run.shard import Plan, own_evaluate
 from bfpdse.run.stop import GRACE_S, Stop, Terminated
 from bfpdse.spec.load import load_spec
 from bfpdse.spec.schema import Spec
 from bfpdse.store.folder import SweepFolder
 from bfpdse.store.parts import DAMAGED, PARTS
 from bfpdse.store.table import CSV, PARQUET
-from bfpdse.threads import cpu_cores, plan_threads
+from bfpdse.threads import cpu_cores, default_jobs, plan_threads
 from bfpdse.versions import describe_change, identity
 
 #: at most this many failures are listed in the summary
@@ -149,8 +149,10 @@ def run_sweep(
     """Run every unfinished point of ``spec`` and consolidate <out>/<name>/results.{parquet,csv}.
 
     ``spec`` is a loaded Spec or a path to a sweep file (then ``overrides`` are its --set items).
-    ``jobs``: worker processes (default 1: the points run in this process, numba uses all
-    cores); with N > 1 each gets cores // N numba threads. ``dask``: a scheduler address; the
+    ``jobs``: worker processes; with N > 1 each gets cores // N numba threads. Default: one
+    per core for bfpdse's own evaluate on two or more points of at least
+    ``threads.AUTO_PROCESS_SAMPLES`` images (``threads.default_jobs``), else 1: the points
+    run in this process, numba uses all cores. ``dask``: a scheduler address; the
     points go there instead. ``fresh`` clears a folder holding another spec's results.
     ``fail_fast`` stops at the first failed point. ``evaluate(point) -> dict`` defaults to
     ``bfpdse.evaluate.evaluate``; it must be importable by name when jobs > 1 or with Dask.
@@ -224,6 +226,9 @@ def run_sweep(
 
             evaluate = CachedEvaluate(str(Path(cache or Path(out) / "cache").resolve()))
             tasks = passes_first(tasks)
+        if jobs is None and not dask and own_evaluate(evaluate)[0]:
+            samples = min((int(t[1]["samples"]) for t in tasks), default=0)
+            slots = default_jobs(len(tasks), samples)
         plan = Plan(tasks, evaluate, slots)
         # no more processes than jobs; one process runs in this one
         jobs_n = 1 if dask else max(1, min(slots, len(tasks) * plan.shards))

@@ -88,7 +88,7 @@ def test_a_sweep_with_fewer_passes_than_workers_shards_them(tmp_path, cluster):
     summary = run_sweep(spec, out=tmp_path / "dask", dask=cluster.scheduler_address,
                         progress=False)  # fmt: skip
     ev._CACHE.clear()
-    inline = run_sweep(spec, out=tmp_path / "one", progress=False)
+    inline = run_sweep(spec, out=tmp_path / "one", jobs=1, progress=False)
     assert summary.complete and inline.complete
     got, want = (
         pd.read_parquet(tmp_path / name / "s" / "results.parquet").drop(columns=RUN_COLUMNS)
@@ -117,3 +117,44 @@ def test_bfpdse_run_dask_prints_the_one_process_numbers(cluster, monkeypatch, ca
     assert {k: v for k, v in sharded.items() if k not in TIMING} == {
         k: v for k, v in one.items() if k not in TIMING
     }
+
+
+def test_default_jobs_one_process_per_core_for_real_sweeps():
+    from bfpdse.threads import AUTO_PROCESS_SAMPLES, default_jobs
+
+    assert default_jobs(25, 1000, cores=2) == 2
+    assert default_jobs(25, 1000, cores=8) == 8
+    assert default_jobs(3, 1000, cores=8) == 3  # no idle processes
+    assert default_jobs(1, 1000, cores=8) == 1  # one point: bfpdse run's own choice
+    assert default_jobs(25, AUTO_PROCESS_SAMPLES - 1, cores=8) == 1  # start-up not repaid
+    assert default_jobs(2, AUTO_PROCESS_SAMPLES, cores=2) == 2
+
+
+def test_a_sweep_without_jobs_runs_a_process_per_core(tmp_path, monkeypatch):
+    import json
+
+    import bfpdse.threads
+
+    monkeypatch.setattr(bfpdse.threads, "cpu_cores", lambda: 2)  # as on a 2-core machine
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "name: s\nmodel: lenet5\nsamples: 200\nbase: {cim.adc_bits: 3}\n"
+        "sweep:\n  cim.adc: [rar, bfp]\n"
+    )
+    ev._CACHE.clear()
+    auto = run_sweep(spec, out=tmp_path / "auto", progress=False)
+    ev._CACHE.clear()
+    one = run_sweep(spec, out=tmp_path / "one", jobs=1, progress=False)
+    assert auto.complete and one.complete
+    runs = {
+        name: json.loads((tmp_path / name / "s" / "provenance.json").read_text())["runs"][-1]
+        for name in ("auto", "one")
+    }
+    assert (runs["auto"]["jobs"], runs["auto"]["threads"]) == (2, 1)
+    assert (runs["one"]["jobs"], runs["one"]["threads"]) == (1, 2)
+    got, want = (
+        pd.read_parquet(tmp_path / name / "s" / "results.parquet").drop(columns=RUN_COLUMNS)
+        for name in ("auto", "one")
+    )
+    timing = [c for c in got.columns if c in TIMING]
+    pd.testing.assert_frame_equal(got.drop(columns=timing), want.drop(columns=timing))
