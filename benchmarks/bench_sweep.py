@@ -25,18 +25,19 @@ from pathlib import Path
 import pandas as pd
 
 from bfpdse.run import run_sweep
+from bfpdse.store.schema import COLUMNS, RUN_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC = ROOT / "sweeps" / "adc_bits.yaml"
-#: columns that differ between two runs of the same points (timings, when and how they ran)
-VOLATILE = ("started", "finished")
+#: columns that differ between two runs of the same points: when they ran, and every timing
+VOLATILE = frozenset(c.name for c in RUN_COLUMNS) | {n for n, c in COLUMNS.items() if c.unit == "s"}
 
 
 def differing_columns(got: pd.DataFrame, want: pd.DataFrame) -> list[str]:
     """Columns (common to both, timings aside) whose values differ, rows matched by point_id."""
     got, want = (d.sort_values("point_id").reset_index(drop=True) for d in (got, want))
     common = [c for c in got.columns if c in want.columns]
-    keep = [c for c in common if not c.endswith("_s") and c not in VOLATILE]
+    keep = [c for c in common if c not in VOLATILE]
     return [c for c in keep if not got[c].equals(want[c])]
 
 

@@ -213,6 +213,20 @@ def plane_weights(cfg: CIMConfig) -> np.ndarray:
     return pw
 
 
+def exact_dtype(bound: int) -> np.dtype:
+    """The cheapest dtype whose BLAS matmul of integers is exact when |every sum| <= bound.
+
+    With integer operands every product and every partial sum (in any order the BLAS picks) is
+    an integer no larger than ``bound`` in magnitude; float32 represents all of them exactly
+    below 2^24 and float64 below 2^53. Larger bounds use int64 (numpy's exact, slower matmul).
+    """
+    if bound < 2**24:
+        return np.dtype(np.float32)
+    if bound < 2**53:
+        return np.dtype(np.float64)
+    return np.dtype(np.int64)
+
+
 def acc_dtype(pmax: int) -> np.dtype:
     """Narrowest integer dtype that holds every partial sum (and its negative, for balanced)."""
     if pmax < 1 << 15:
@@ -270,12 +284,11 @@ class PreparedWeights:
         # about gs / 2 (d = 1, half the bits set) instead of 1/4 with it
         self.min_live = TABLE_MIN_PLANES
         # the ideal ADC's pass is x' @ w (``_execute_ideal``): its weights as an exact BLAS
-        # operand (every sum an integer below the dtype's exact bound)
-        self.w_blas = np.zeros((groups, 0, 0), np.float32)
+        # operand, held for that scheme only
+        self.w_blas: np.ndarray | None = None
         if get_scheme(cfg.adc).kind == IDEAL:
             bound = K * (1 << cfg.input_bits) * (1 << (cfg.weight_bits - 1))
-            dtype = np.float32 if bound < 2**24 else np.float64 if bound < 2**53 else np.int64
-            self.w_blas = w.astype(dtype)
+            self.w_blas = w.astype(exact_dtype(bound))
         shape = (groups, self.n_chunks, self.T, self.G * self.gs, self.SP * self.nc)
         self.tiles = np.zeros(shape, dtype=np.int8)
         kn.gather_tiles(
@@ -286,7 +299,7 @@ class PreparedWeights:
     @property
     def nbytes(self) -> int:
         """Bytes held (the weight tiles and the BLAS weights)."""
-        return int(self.tiles.nbytes + self.w_blas.nbytes)
+        return int(self.tiles.nbytes + (0 if self.w_blas is None else self.w_blas.nbytes))
 
     def __repr__(self) -> str:
         shape = f"{self.groups} x " if self.grouped else ""
@@ -440,6 +453,17 @@ def _batch_rows(x: np.ndarray, m0: int, m1: int, cfg: CIMConfig) -> np.ndarray:
     return _plane_source(x[:, m0:m1].reshape(groups * (m1 - m0), K), cfg)
 
 
+def _live_planes(xs: np.ndarray, prep: PreparedWeights) -> tuple[np.ndarray, np.ndarray]:
+    """(plane bits xu, live planes nz (rows, T, P) uint8) of a batch's plane source xs."""
+    cfg = prep.cfg
+    xu = _unsigned_planes(xs, cfg)
+    if xu.dtype != np.uint8:
+        xu = xu.astype(np.int64, copy=False)
+    nz = np.empty((xs.shape[0], prep.T, cfg.n_planes), dtype=np.uint8)
+    kn.plane_nonzero(xu, cfg.rows, cfg.dac_bits, nz)
+    return xu, nz
+
+
 def _side_by_side(prep: PreparedWeights) -> bool:
     """Whether a grouped layer runs its groups side by side (``kernels.mvm_group_lanes``)."""
     if prep.groups < 2 or prep.n_chunks != 1:
@@ -503,11 +527,7 @@ def _execute_side_by_side(
         m1 = min(M, m0 + plan.batch)
         mb = m1 - m0
         xs = _batch_rows(x, m0, m1, cfg)
-        xu = _unsigned_planes(xs, cfg)
-        if xu.dtype != np.uint8:
-            xu = xu.astype(np.int64, copy=False)
-        nz = np.empty((groups * mb, prep.T, cfg.n_planes), dtype=np.uint8)
-        kn.plane_nonzero(xu, cfg.rows, cfg.dac_bits, nz)
+        xu, nz = _live_planes(xs, prep)
         gtasks, mc = _group_runs(prep, kfix, mb)
         run = (mc, prep.flush_every, prep.fast, want_stats)
         stats = np.zeros((len(gtasks) * -(-mb // mc), kn.N_STAT), dtype=np.int64)
@@ -541,11 +561,7 @@ def _execute_ideal(
         m1 = min(M, m0 + plan.batch)
         xs = _batch_rows(x, m0, m1, cfg)
         if want_stats:
-            xu = _unsigned_planes(xs, cfg)
-            nz = np.empty((xs.shape[0], prep.T, cfg.n_planes), dtype=np.uint8)
-            kn.plane_nonzero(xu if xu.dtype == np.uint8 else xu.astype(np.int64), cfg.rows,
-                             cfg.dac_bits, nz)  # fmt: skip
-            kn.count_live(nz, nz_counts)
+            kn.count_live(_live_planes(xs, prep)[1], nz_counts)
         prod = np.matmul(xs.reshape(groups, m1 - m0, prep.K).astype(wb.dtype), wb)
         y[m0:m1] = prod.transpose(1, 0, 2).reshape(m1 - m0, -1)
     if not want_stats:

@@ -6,7 +6,7 @@ linear node computes its output:
 - ``float``: im2col + float32 BLAS on the unfolded graph (BN kept as its own op).
 - ``int``: the BN-folded, quantized graph (``quantize.py``); ``x_int @ w_int`` by BLAS in the
   smallest float dtype that is exact for the layer's largest possible sum (see
-  ``quantize.exact_dtype``), then dequantized.
+  ``cim.mvm.exact_dtype``), then dequantized.
 - ``cim``: the same, with ``x_int @ w_int`` replaced by one ``crossbar_mvm`` call per layer and
   batch (grouped convolutions: one call over all groups), rows of x = output positions, K in
   (C, kh, kw) order; each layer's weights are prepared (``prepare_weights``) once per forward
@@ -311,7 +311,7 @@ class _QuantRunner:
         y = out[0] if self.collect else out  # statistics cost time: only when collecting
         if groups > 1:  # (groups, M, N) -> (M, groups * N): back to the buffer's own layout
             y = y.transpose(1, 0, 2).reshape(y.shape[1], -1)
-        y = y.astype(np.float64)  # exact: |y| < 2^53 (checked by quantize.exact_dtype)
+        y = y.astype(np.float64)  # exact: |y| < 2^53 (checked by cim.mvm.exact_dtype)
         if self.collect:
             signal, noise = _powers(cols, layer.w_blas, y)
             rep = LayerReport(

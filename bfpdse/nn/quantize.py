@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from bfpdse.cim.mvm import exact_dtype  # noqa: F401 - the int backend's, and the ideal ADC's
 from bfpdse.errors import ModelError
 from bfpdse.nn import opset
 from bfpdse.nn.graph import Graph, Node
@@ -150,20 +151,6 @@ class QuantizedModel:
     weight_bits: int
     input_bits: int
     quant: QuantConfig
-
-
-def exact_dtype(bound: int) -> np.dtype:
-    """The cheapest dtype whose BLAS matmul of integers is exact when |every sum| <= bound.
-
-    With integer operands every product and every partial sum (in any order the BLAS picks) is
-    an integer no larger than ``bound`` in magnitude; float32 represents all of them exactly
-    below 2^24 and float64 below 2^53. Larger bounds use int64 (numpy's exact, slower matmul).
-    """
-    if bound < 2**24:
-        return np.dtype(np.float32)
-    if bound < 2**53:
-        return np.dtype(np.float64)
-    return np.dtype(np.int64)
 
 
 def act_qrange(bits: int, signed: bool) -> tuple[int, int]:
